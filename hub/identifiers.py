@@ -169,6 +169,45 @@ def encode_header(identifier: MemberId | SubsystemId | ServiceId) -> str:
     return "/".join(quote(p, safe="'()+,=?") for p in str(identifier).split("/"))
 
 
+def split_rest_path(path: str) -> tuple[SubsystemId, list[str]]:
+    """Split an X-Road REST r1 path (after ``/r1/``) into the provider subsystem and the rest.
+
+    Raises:
+        IdentifierError: fewer than four identifier parts, or a malformed part.
+    """
+    parts = path.strip("/").split("/") if path.strip("/") else []
+    if len(parts) < 4:
+        raise IdentifierError(
+            f"REST path {'/r1/' + path!r} must start with /r1/INSTANCE/CLASS/MEMBER/SUBSYSTEM", value=path
+        )
+    provider = SubsystemId.parse("/".join(parts[:4]))
+    return provider, parts[4:]
+
+
+def resolve_service(
+    provider: SubsystemId, tail: list[str], known: "set[ServiceId] | frozenset[ServiceId]"
+) -> tuple[ServiceId, str] | None:
+    """Find the registered service a REST path names: ``SERVICE/VERSION/path`` first, then ``SERVICE/path``.
+
+    Returns the service and the remaining sub-path, or None when no registered service matches.
+    """
+    if not tail:
+        return None
+    code = unquote(tail[0])
+    if len(tail) >= 2:
+        versioned = ServiceId(*_provider_parts(provider), code, unquote(tail[1]))
+        if versioned in known:
+            return versioned, "/".join(tail[2:])
+    plain = ServiceId(*_provider_parts(provider), code)
+    if plain in known:
+        return plain, "/".join(tail[1:])
+    return None
+
+
+def _provider_parts(provider: SubsystemId) -> tuple[str, str, str, str]:
+    return (provider.instance, provider.member_class, provider.member_code, provider.subsystem_code)
+
+
 __all__ = [
     "ClientId",
     "MemberId",
@@ -176,4 +215,6 @@ __all__ = [
     "SubsystemId",
     "encode_header",
     "parse_client",
+    "resolve_service",
+    "split_rest_path",
 ]

@@ -32,6 +32,8 @@ class Reason(StrEnum):
     UNSUPPORTED_TRANSFORM = "unsupported transform"
     MANIFEST_REFUSED = "manifest refused"
     BAD_REFERENCE = "bad reference"
+    EXTERNAL_REFERENCE = "external reference refused"
+    SCHEMA_INVALID = "signature does not match the xml-dsig schema"
     WRAPPING = "signature wrapping"
     DUPLICATE_ID = "duplicate id"
     NOT_COVERED = "required element not signed"

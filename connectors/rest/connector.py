@@ -1,0 +1,96 @@
+"""Forward a request to a configured base URL: method, path, query, body and end-to-end headers.
+
+Hop-by-hop headers are dropped; the X-Road identity of the call is added (``X-Road-Client``,
+``X-Road-Service``, ``X-Road-Id``) so the backend can log it, as an X-Road provider would.
+Backend 4xx answers are passed back unchanged; 5xx, refused connections and timeouts become the
+hub's retryable errors (the worker retries them a bounded number of times).
+"""
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import AnyHttpUrl
+
+from hub.connector import (
+    ANY_OPERATION,
+    Connector,
+    ConnectorContext,
+    ConnectorReply,
+    ConnectorRequest,
+    Operation,
+)
+from hub.errors import BackendTimeout, BackendUnavailable
+from hub.http import ClientPool, HttpSettings, end_to_end
+
+
+class RestSettings(HttpSettings):
+    base_url: AnyHttpUrl
+    headers: Mapping[str, str] = {}
+
+
+class RestConnector(Connector):
+    """Pass-through to an HTTP backend."""
+
+    name: ClassVar[str] = "rest"
+    Settings = RestSettings
+    operations: ClassVar[Mapping[str, Operation]] = {
+        ANY_OPERATION: Operation(ANY_OPERATION, "any method and path under the base URL", methods=("*",))
+    }
+
+    def __init__(
+        self, settings: RestSettings, context: ConnectorContext, *, transport_factory: Any = None
+    ) -> None:
+        self._settings = settings
+        self._instance = context.instance
+        self._base = str(settings.base_url).rstrip("/")
+        self._pool = ClientPool(settings, headers=settings.headers, transport_factory=transport_factory)
+
+    @classmethod
+    def create(cls, settings: Any, context: ConnectorContext) -> "RestConnector":
+        return cls(settings, context)
+
+    async def call(self, request: ConnectorRequest) -> ConnectorReply:
+        headers = end_to_end(request.headers)
+        headers.update(
+            {
+                "x-road-client": request.client,
+                "x-road-service": str(request.service),
+                "x-road-id": request.message_id,
+            }
+        )
+        if request.body:
+            headers["content-type"] = request.content_type
+        url = self._base + "/" + request.path.lstrip("/") if request.path else self._base
+        try:
+            response = await self._pool.client().request(
+                request.method, url, params=list(request.query), content=request.body, headers=headers
+            )
+        except httpx.TimeoutException as exc:
+            raise BackendTimeout(
+                f"{self._instance}: no answer from {self._base} in time", connector=self._instance
+            ) from exc
+        except httpx.TransportError as exc:
+            raise BackendUnavailable(
+                f"{self._instance}: cannot reach {self._base} ({type(exc).__name__})",
+                connector=self._instance,
+            ) from exc
+        content_type = response.headers.get("content-type", "application/octet-stream")
+        if response.status_code >= 500:
+            raise BackendUnavailable(
+                f"{self._instance}: backend answered HTTP {response.status_code}",
+                connector=self._instance,
+                status_code=502,
+                detail={"backend_status": response.status_code},
+                body=response.content,
+                content_type=content_type,
+            )
+        return ConnectorReply(
+            status=response.status_code,
+            body=response.content,
+            content_type=content_type,
+            headers=end_to_end(response.headers, drop=frozenset({"content-type", "date", "server"})),
+        )
+
+    async def close(self) -> None:
+        await self._pool.aclose()

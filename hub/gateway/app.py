@@ -1,0 +1,267 @@
+"""The gateway: X-Road REST r1 in front of the broker, plus health, metrics and service metadata.
+
+``{METHOD} /r1/{instance}/{class}/{member}/{subsystem}/{serviceCode}[/{version}][/path]``:
+authenticate → authorize (ACL) → read the body (size-limited) → Envelope → broker RPC to the
+service's connector queue → the worker's reply, with ``X-Road-Id``, ``X-Road-Request-Id`` and
+``X-Road-Request-Hash``. Errors are JSON ``{type, message, detail}`` with the status the
+disposition table gives.
+"""
+
+import base64
+import hashlib
+import logging
+import os
+import socket
+import time
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from hub.codec import envelope_to_message, message_to_reply
+from hub.dispositions import (
+    ACCESS_DENIED,
+    MAINTENANCE,
+    MALFORMED,
+    TOO_LARGE,
+    UNAUTHENTICATED,
+    UNKNOWN_SERVICE,
+    Disposition,
+    disposition_for,
+    error_body,
+)
+from hub.envelope import Envelope, new_id, utcnow
+from hub.errors import BrokerError, EnvelopeError, IdentifierError
+from hub.gateway.auth import AuthError, Caller, authenticate_api_key, authorize
+from hub.http import end_to_end
+from hub.identifiers import encode_header, resolve_service, split_rest_path
+from hub.registry import operation_for
+from hub.store import ExchangeRecord
+
+if TYPE_CHECKING:
+    from hub.runtime import Hub
+
+log = logging.getLogger(__name__)
+
+_HOP = f"gateway:{socket.gethostname()}:{os.getpid()}"
+# Headers that authenticate the client to the hub never travel further.
+_HUB_HEADERS = frozenset(
+    {
+        "x-api-key",
+        "x-road-client",
+        "x-road-id",
+        "x-road-userid",
+        "x-road-signature",
+        "x-systemid",
+        "x-secretkey",
+        "cookie",
+    }
+)
+_METADATA = {"listMethods", "allowedMethods"}
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _request_hash(method: str, path: str, client: str, message_id: str, body: bytes) -> str:
+    """base64(SHA-512(SHA-512(request line + X-Road headers) + SHA-512(body))), as X-Road's request hash."""
+    head = f"{method} {path}\nx-road-client: {client}\nx-road-id: {message_id}\n".encode()
+    digest = hashlib.sha512(hashlib.sha512(head).digest() + hashlib.sha512(body).digest()).digest()
+    return base64.b64encode(digest).decode()
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _TooLarge(f"the body is {declared} bytes; the limit is {limit}")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge(f"the body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(hub: "Hub") -> FastAPI:
+    """Build the gateway ASGI app for a started Hub."""
+    settings = hub.settings
+    metrics = hub.metrics
+    app = FastAPI(title="lgsp-hub gateway", version="0.1.0", docs_url=None, redoc_url=None, openapi_url=None)
+    exchange = settings.broker.request_exchange
+    timeout = settings.gateway.request_timeout
+    limit = settings.gateway.max_body_bytes
+
+    def error(
+        disposition: Disposition,
+        message: str,
+        *,
+        service: str = "-",
+        detail: object = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        metrics.errors.labels(service, disposition.error_type).inc()
+        return Response(
+            error_body(disposition.error_type, message, detail),
+            status_code=disposition.status,
+            media_type="application/json",
+            headers={"X-Road-Error": disposition.error_type, **(headers or {})},
+        )
+
+    def auth_failure(exc: AuthError, service: str) -> Response:
+        disposition = {"malformed": MALFORMED, "unauthenticated": UNAUTHENTICATED}.get(
+            exc.kind, ACCESS_DENIED
+        )
+        log.info("refused %s: %s", service, exc)
+        return error(disposition, str(exc), service=service)
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        if await hub.in_maintenance():
+            return JSONResponse({"status": "maintenance"}, status_code=503)
+        checks = await hub.healthy()
+        ok = all(checks.values())
+        return JSONResponse(
+            {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
+        )
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    def metadata(caller: Caller, provider_path: str, which: str) -> Response:
+        services = [s for s in hub.services if str(s.provider) == provider_path]
+        if which == "allowedMethods":
+            services = [s for s in services if settings.allowed(str(caller.client), s)]
+        listed = [
+            {
+                "object_type": "SERVICE",
+                "xroad_instance": s.instance,
+                "member_class": s.member_class,
+                "member_code": s.member_code,
+                "subsystem_code": s.subsystem_code,
+                "service_code": s.service_code,
+                "service_version": s.version,
+                "description": hub.services[s].description,
+            }
+            for s in sorted(services)
+        ]
+        return JSONResponse({"service": listed})
+
+    @app.api_route("/r1/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
+    async def r1(request: Request, rest: str) -> Response:
+        started = time.perf_counter()
+        received_at = utcnow()
+        request_id = new_id()
+        if await hub.in_maintenance():
+            return error(MAINTENANCE, "the hub is in maintenance mode; try again later")
+        try:
+            provider, tail = split_rest_path(rest)
+        except IdentifierError as exc:
+            return error(MALFORMED, str(exc))
+        headers = request.headers
+        if len(tail) == 1 and tail[0] in _METADATA and request.method == "GET":
+            try:
+                caller = authenticate_api_key(
+                    settings, headers.get("x-road-client"), headers.get("x-api-key")
+                )
+            except AuthError as exc:
+                return auth_failure(exc, "-")
+            return metadata(caller, str(provider), tail[0])
+        found = resolve_service(provider, tail, hub.service_set)
+        if found is None:
+            return error(
+                UNKNOWN_SERVICE, f"no service {provider}/{'/'.join(tail[:2])} is registered on this hub"
+            )
+        service, sub_path = found
+        label = str(service)
+        try:
+            caller = authenticate_api_key(settings, headers.get("x-road-client"), headers.get("x-api-key"))
+            authorize(settings, caller, service)
+        except AuthError as exc:
+            return auth_failure(exc, label)
+        try:
+            body = await _read_body(request, limit)
+        except _TooLarge as exc:
+            return error(TOO_LARGE, str(exc), service=label)
+        message_id = headers.get("x-road-id") or new_id()
+        if len(message_id) > 128:
+            return error(MALFORMED, "X-Road-Id is longer than 128 characters", service=label)
+        envelope = Envelope(
+            message_id=message_id,
+            client=str(caller.client),
+            service=service,
+            operation=operation_for(service, hub.services[service].operation),
+            body=body,
+            content_type=headers.get("content-type", "application/octet-stream"),
+            method=request.method,
+            path=sub_path,
+            query=tuple(request.query_params.multi_items()),
+            headers=end_to_end(headers, drop=_HUB_HEADERS),
+            user_id=headers.get("x-road-userid"),
+            created_at=received_at,
+            deadline=received_at + timedelta(seconds=timeout),
+            trace=(_HOP,),
+        )
+        metrics.in_flight.inc()
+        try:
+            reply = message_to_reply(
+                await hub.broker.request(
+                    exchange, service.routing_key, envelope_to_message(envelope), timeout=timeout
+                )
+            )
+        except (BrokerError, EnvelopeError) as exc:
+            disposition = disposition_for(exc)
+            log.warning("request %s to %s failed at the broker: %s", message_id, label, exc)
+            response = error(disposition, str(exc), service=label)
+            reply = None
+        finally:
+            metrics.in_flight.dec()
+        x_road = {
+            "X-Road-Id": message_id,
+            "X-Road-Request-Id": request_id,
+            "X-Road-Client": encode_header(caller.client),
+            "X-Road-Service": encode_header(service),
+            "X-Road-Request-Hash": _request_hash(
+                request.method, request.url.path, str(caller.client), message_id, body
+            ),
+        }
+        if reply is not None:
+            out_headers = {**reply.headers, **x_road}
+            if reply.error_type:
+                out_headers["X-Road-Error"] = reply.error_type
+                metrics.errors.labels(label, reply.error_type).inc()
+            response = Response(
+                reply.body, status_code=reply.status, media_type=reply.content_type, headers=out_headers
+            )
+        else:
+            response.headers.update(x_road)
+        elapsed = time.perf_counter() - started
+        metrics.requests.labels(label, str(response.status_code)).inc()
+        metrics.latency.labels(label).observe(elapsed)
+        hub.exchange_log.add(
+            ExchangeRecord(
+                message_id=message_id,
+                request_id=request_id,
+                client=str(caller.client),
+                service=label,
+                operation=envelope.operation,
+                method=request.method,
+                status=response.status_code,
+                error_type=reply.error_type if reply is not None else response.headers.get("X-Road-Error"),
+                request_bytes=len(body),
+                response_bytes=len(reply.body) if reply is not None else 0,
+                received_at=received_at,
+                completed_at=utcnow(),
+                duration_ms=elapsed * 1000.0,
+            )
+        )
+        return response
+
+    return app
+
+
+__all__ = ["create_app"]

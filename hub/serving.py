@@ -1,0 +1,71 @@
+"""Run ASGI apps under uvicorn inside the current asyncio program (gateway, sandboxes, demo backend)."""
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import uvicorn
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class _EmbeddedServer(uvicorn.Server):
+    # Several servers share one loop here; the owning program handles signals, not uvicorn.
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class AppServer:
+    """A uvicorn server started as a task of the running loop; `url` is its base URL."""
+
+    def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0, **options: Any) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        options.setdefault("log_level", "warning")
+        options.setdefault("access_log", False)
+        options.setdefault("lifespan", "off")
+        self._server = _EmbeddedServer(uvicorn.Config(app, host=self.host, port=self.port, **options))
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self, timeout: float = 10.0) -> "AppServer":
+        self._task = asyncio.get_running_loop().create_task(self._server.serve())
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()
+                raise RuntimeError(f"server on {self.url} stopped during start-up")
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"server on {self.url} did not start within {timeout} s")
+            await asyncio.sleep(0.01)
+        return self
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        self._server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(self._task, 10)
+        self._task = None
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Any, **options: Any) -> AsyncIterator[AppServer]:
+    server = await AppServer(app, **options).start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+__all__ = ["AppServer", "free_port", "serving"]

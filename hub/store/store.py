@@ -1,0 +1,119 @@
+"""The Store: one async engine, Alembic migrations, and the small queries the core needs."""
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from hub.errors import StoreError
+from hub.store import tables
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    return config
+
+
+class Store:
+    """Durable state of the hub; build with `Store.from_url` and call `migrate()` once."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._flag_cache: dict[str, tuple[float, str | None]] = {}
+
+    @classmethod
+    def from_url(cls, url: str, *, echo: bool = False) -> "Store":
+        kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
+        if url.startswith("sqlite"):
+            kwargs = {"echo": echo, "connect_args": {"timeout": 30}}
+        engine = create_async_engine(url, **kwargs)
+        if url.startswith("sqlite"):
+
+            @sa.event.listens_for(engine.sync_engine, "connect")
+            def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+                cursor = dbapi_connection.cursor()
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
+                cursor.execute("PRAGMA foreign_keys=ON")
+                cursor.close()
+
+        return cls(engine)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    async def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision (idempotent)."""
+
+        def upgrade(connection: sa.Connection) -> None:
+            config = alembic_config()
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+        try:
+            async with self.engine.begin() as connection:
+                await connection.run_sync(upgrade)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot migrate the store: {exc}") from exc
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def healthy(self) -> bool:
+        try:
+            async with self.engine.connect() as connection:
+                await connection.execute(sa.text("SELECT 1"))
+            return True
+        except (SQLAlchemyError, OSError):
+            return False
+
+    async def insert_exchanges(self, rows: Sequence[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        try:
+            async with self.engine.begin() as connection:
+                await connection.execute(tables.exchanges.insert(), list(rows))
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot write {len(rows)} exchange records: {exc}") from exc
+
+    async def exchanges(self, *, limit: int = 100, service: str | None = None) -> list[dict[str, Any]]:
+        query = sa.select(tables.exchanges).order_by(tables.exchanges.c.id.desc()).limit(limit)
+        if service:
+            query = query.where(tables.exchanges.c.service == service)
+        async with self.engine.connect() as connection:
+            result = await connection.execute(query)
+            return [dict(row._mapping) for row in result]
+
+    async def set_flag(self, name: str, value: str) -> None:
+        now = datetime.now(UTC)
+        async with self.engine.begin() as connection:
+            updated = await connection.execute(
+                tables.flags.update().where(tables.flags.c.name == name).values(value=value, updated_at=now)
+            )
+            if updated.rowcount == 0:
+                await connection.execute(tables.flags.insert().values(name=name, value=value, updated_at=now))
+        self._flag_cache.pop(name, None)
+
+    async def get_flag(self, name: str, *, max_age: float = 0.0) -> str | None:
+        """Read a flag; with `max_age` > 0 a cached value that young is returned without a query."""
+        loop = asyncio.get_running_loop()
+        cached = self._flag_cache.get(name)
+        if cached is not None and loop.time() - cached[0] < max_age:
+            return cached[1]
+        async with self.engine.connect() as connection:
+            value = await connection.scalar(
+                sa.select(tables.flags.c.value).where(tables.flags.c.name == name)
+            )
+        self._flag_cache[name] = (loop.time(), value)
+        return value

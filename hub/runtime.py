@@ -88,7 +88,12 @@ class Hub:
         )
         started = []
         for _ in range(count):
-            worker = Worker(self.broker, bindings, prefetch=self.settings.broker.prefetch)
+            worker = Worker(
+                self.broker,
+                bindings,
+                prefetch=self.settings.broker.prefetch,
+                namespace=self.settings.broker.namespace,
+            )
             await worker.start()
             started.append(worker)
         self.workers.extend(started)

@@ -46,7 +46,11 @@ class GatewaySettings(_Strict):
 
 class BrokerSettings(_Strict):
     url: str = "embedded://"
-    request_exchange: str = "lgsp.requests"
+    namespace: str = Field(
+        "lgsp",
+        pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$",
+        description="prefix of every exchange and queue the hub declares",
+    )
     prefetch: int = Field(32, ge=1, le=10_000)
     connect_timeout: float = Field(10.0, gt=0)
 
@@ -56,6 +60,10 @@ class BrokerSettings(_Strict):
         if not value.startswith(("embedded:", "amqp://", "amqps://")):
             raise ValueError("expected amqp://..., amqps://... or embedded://")
         return value
+
+    @property
+    def request_exchange(self) -> str:
+        return f"{self.namespace}.requests"
 
 
 class StoreSettings(_Strict):

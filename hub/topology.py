@@ -7,9 +7,9 @@ from hub.identifiers import ServiceId
 from hub.settings import Settings
 
 
-def connector_queue(instance: str) -> str:
+def connector_queue(instance: str, namespace: str = "lgsp") -> str:
     """The durable request queue of a connector instance's worker pool."""
-    return f"lgsp.connector.{instance}"
+    return f"{namespace}.connector.{instance}"
 
 
 def request_topology(settings: Settings, instances: Iterable[str] | None = None) -> Topology:
@@ -21,7 +21,7 @@ def request_topology(settings: Settings, instances: Iterable[str] | None = None)
     exchange = settings.broker.request_exchange
     queues = tuple(
         QueueSpec(
-            name=connector_queue(instance),
+            name=connector_queue(instance, settings.broker.namespace),
             bindings=tuple((exchange, s.routing_key) for s in sorted(grouped.get(instance, []))),
         )
         for instance in sorted(wanted)

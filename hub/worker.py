@@ -33,10 +33,18 @@ _HOP = f"worker:{socket.gethostname()}:{os.getpid()}"
 class Worker:
     """Serves the request queues of a set of connector instances."""
 
-    def __init__(self, broker: Broker, bindings: Mapping[ServiceId, Binding], *, prefetch: int = 32) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        bindings: Mapping[ServiceId, Binding],
+        *,
+        prefetch: int = 32,
+        namespace: str = "lgsp",
+    ) -> None:
         self._broker = broker
         self._bindings = dict(bindings)
         self._prefetch = prefetch
+        self._namespace = namespace
         self._consumers: list[Consumer] = []
         self._in_flight = 0
         self._idle = asyncio.Event()
@@ -54,7 +62,9 @@ class Worker:
                 b.config.concurrency for b in self._bindings.values() if b.instance == instance
             )
             consumer = await self._broker.consume(
-                connector_queue(instance), self.handle, prefetch=min(self._prefetch, concurrency)
+                connector_queue(instance, self._namespace),
+                self.handle,
+                prefetch=min(self._prefetch, concurrency),
             )
             self._consumers.append(consumer)
 

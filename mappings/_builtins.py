@@ -71,7 +71,8 @@ def _parser(name: str, zone: ZoneInfo) -> Callable[[str], datetime]:
         parts = [int(p) for p in match.groups()]
         if day_first:
             parts[0], parts[2] = parts[2], parts[0]
-        return datetime(*parts, tzinfo=zone)  # type: ignore[misc]
+        year, month, day, hour, minute, second = (*parts, 0, 0, 0)[:6]
+        return datetime(year, month, day, hour, minute, second, tzinfo=zone)
 
     return parse_fixed
 

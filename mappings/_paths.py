@@ -26,8 +26,9 @@ def compile_path(expression: str) -> Getter:
         parsed = jmespath.compile(expression)
     except JMESPathError as exc:
         raise PathSyntaxError(_describe(exc, expression)) from exc
-    _check_functions(parsed.parsed)
-    keys = _field_chain(parsed.parsed)
+    tree: dict[str, Any] = dict(parsed.parsed)
+    _check_functions(tree)
+    keys = _field_chain(tree)
     if keys is None:
         return parsed.search
     if not keys:
@@ -56,7 +57,9 @@ def _check_functions(node: dict[str, Any]) -> None:
         count = len(node["children"])
         variadic = bool(signature) and signature[-1].get("variadic", False)
         if count < len(signature) or (count > len(signature) and not variadic):
-            raise PathSyntaxError(f"JMESPath function '{name}()' takes {len(signature)} argument(s), not {count}")
+            raise PathSyntaxError(
+                f"JMESPath function '{name}()' takes {len(signature)} argument(s), not {count}"
+            )
     for child in node.get("children", ()):
         if isinstance(child, dict):
             _check_functions(child)

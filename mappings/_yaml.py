@@ -6,11 +6,14 @@ import yaml
 
 from mappings.errors import SpecError
 
+
 class Located(dict[str, Any]):
     """A YAML mapping that remembers the (1-based) line of itself and of each of its keys."""
 
-    line: int
-    lines: dict[Any, int]
+    def __init__(self, *args: Any, line: int = 0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.line = line
+        self.lines: dict[Any, int] = {}
 
     def line_of(self, key: Any) -> int:
         return self.lines.get(key, self.line)
@@ -19,8 +22,10 @@ class Located(dict[str, Any]):
 class LocatedList(list[Any]):
     """A YAML sequence that remembers the (1-based) line of itself and of each item."""
 
-    line: int
-    lines: list[int]
+    def __init__(self, *args: Any, line: int = 0) -> None:
+        super().__init__(*args)
+        self.line = line
+        self.lines: list[int] = []
 
     def line_of(self, index: int) -> int:
         return self.lines[index] if 0 <= index < len(self.lines) else self.line
@@ -37,9 +42,7 @@ def plain(value: Any) -> Any:
 
 class _LineLoader(yaml.SafeLoader):
     def construct_located(self, node: yaml.MappingNode) -> Any:
-        data = Located()
-        data.line = node.start_mark.line + 1
-        data.lines = {}
+        data = Located(line=node.start_mark.line + 1)
         yield data
         self.flatten_mapping(node)
         for key_node, value_node in node.value:
@@ -54,8 +57,7 @@ class _LineLoader(yaml.SafeLoader):
             data.lines[key] = key_node.start_mark.line + 1
 
     def construct_located_list(self, node: yaml.SequenceNode) -> Any:
-        data = LocatedList()
-        data.line = node.start_mark.line + 1
+        data = LocatedList(line=node.start_mark.line + 1)
         data.lines = [item.start_mark.line + 1 for item in node.value]
         yield data
         data.extend(self.construct_object(item, deep=False) for item in node.value)

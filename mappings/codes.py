@@ -114,7 +114,9 @@ def _csv_rows(text: str, file: str, key: str | None, value: str | None) -> list[
         elif wanted in header:
             columns.append(header.index(wanted))
         else:
-            raise SpecError(f"no column '{wanted}' (columns: {', '.join(header)})", file=file, line=header_line)
+            raise SpecError(
+                f"no column '{wanted}' (columns: {', '.join(header)})", file=file, line=header_line
+            )
     k, v = columns
     rows = []
     for n, line in numbered[1:]:

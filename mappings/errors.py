@@ -1,10 +1,10 @@
 """The mappings library's exception tree.
 
-    MappingsError                 root of every error this library raises on purpose
-    ├── SpecError                 a spec, code table or XML template is invalid (file, line, field)
-    ├── RegistryError             a transform cannot be registered (name, source)
-    ├── MappingError              apply failed (spec, path, cause); nothing partial is returned
-    └── TransformError            a transform refused its input; apply wraps it in a MappingError
+MappingsError                 root of every error this library raises on purpose
+├── SpecError                 a spec, code table or XML template is invalid (file, line, field)
+├── RegistryError             a transform cannot be registered (name, source)
+├── MappingError              apply failed (spec, path, cause); nothing partial is returned
+└── TransformError            a transform refused its input; apply wraps it in a MappingError
 """
 
 

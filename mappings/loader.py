@@ -2,7 +2,7 @@
 
 import functools
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +16,10 @@ from mappings.xml import XmlTemplate
 
 SPECS_DIR = Path(__file__).parent / "specs"
 
-_TOP_KEYS = ("mapping", "version", "source", "target", "description", "reversible", "reverse")
-_TOP_KEYS += ("code_tables", "fields", "xml")
-_RULE_KEYS = ("from", "const", "object", "each", "fields", "transforms", "default", "required", "when")
-_RULE_KEYS += ("description",)
+_TOP_KEYS: tuple[str, ...] = ("mapping", "version", "source", "target", "description", "reversible")
+_TOP_KEYS += ("reverse", "code_tables", "fields", "xml")
+_RULE_KEYS: tuple[str, ...] = ("from", "const", "object", "each", "fields", "transforms", "default")
+_RULE_KEYS += ("required", "when", "description")
 _TABLE_KEYS = ("file", "unknown", "default", "key", "value", "invert")
 _SPEC_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _SHIPPED_NAME = re.compile(r"^[a-z0-9_]+(/[a-z0-9_]+)*$")
@@ -140,16 +140,20 @@ class _Compiler:
         self.unknown_keys(data, _TOP_KEYS, None)
         name = self.required(data, "mapping", str)
         if not _SPEC_NAME.match(name):
-            raise self.error(f"mapping name {name!r} may use letters, digits, _ . - only", data.line_of("mapping"))
+            raise self.error(
+                f"mapping name {name!r} may use letters, digits, _ . - only", data.line_of("mapping")
+            )
         version = self.required(data, "version", int)
         if isinstance(version, bool) or version < 1:
             raise self.error("`version` is a positive integer", data.line_of("version"), "version")
         texts = {key: self.optional(data, key, str, "") for key in ("source", "target", "description")}
         reversible = self.optional(data, "reversible", bool, False)
         reverse = self.reverse(data, reversible)
-        tables = data.get("code_tables", {})
+        tables = data.get("code_tables", Located())
         if not isinstance(tables, Located):
-            raise self.error("`code_tables` maps a table name to {file, unknown}", data.line_of("code_tables"))
+            raise self.error(
+                "`code_tables` maps a table name to {file, unknown}", data.line_of("code_tables")
+            )
         for table_name, ref in tables.items():
             self.tables[table_name] = self.table(str(table_name), ref, tables.line_of(table_name))
         fields = data.get("fields")
@@ -177,7 +181,9 @@ class _Compiler:
     def unknown_keys(self, data: Located, known: tuple[str, ...], field: str | None) -> None:
         for key in data:
             if key not in known:
-                raise self.error(f"unknown key '{key}' (expected one of: {', '.join(known)})", data.line_of(key), field)
+                raise self.error(
+                    f"unknown key '{key}' (expected one of: {', '.join(known)})", data.line_of(key), field
+                )
 
     def required(self, data: Located, key: str, kind: type) -> Any:
         if key not in data:
@@ -193,12 +199,16 @@ class _Compiler:
     def reverse(self, data: Located, reversible: bool) -> Path | None:
         reverse = self.optional(data, "reverse", str, None)
         if reversible and reverse is None:
-            raise self.error("a reversible spec names its `reverse` spec", data.line_of("reversible"), "reverse")
+            raise self.error(
+                "a reversible spec names its `reverse` spec", data.line_of("reversible"), "reverse"
+            )
         if reverse is None:
             return None
         path = self.base / f"{reverse}.yaml"
         if not path.is_file():
-            raise self.error(f"reverse spec '{reverse}' not found at {path}", data.line_of("reverse"), "reverse")
+            raise self.error(
+                f"reverse spec '{reverse}' not found at {path}", data.line_of("reverse"), "reverse"
+            )
         return path
 
     def table(self, name: str, ref: Any, line: int) -> CodeTable:
@@ -214,7 +224,9 @@ class _Compiler:
         except ValueError:
             raise self.error("`unknown` is error, default or pass", ref.line_of("unknown"), where) from None
         if (unknown is Unknown.DEFAULT) != ("default" in ref):
-            raise self.error("`default` is given exactly when `unknown: default`", ref.line_of("unknown"), where)
+            raise self.error(
+                "`default` is given exactly when `unknown: default`", ref.line_of("unknown"), where
+            )
         options = {k: ref[k] for k in ("key", "value") if k in ref}
         if not all(isinstance(v, str) for v in options.values()):
             raise self.error("`key` and `value` name CSV columns", ref.line, where)
@@ -229,7 +241,9 @@ class _Compiler:
         except SpecError as exc:
             exc.add_note(f"referenced from {self.file}:{ref.line_of('file')} ({where})")
             raise
-        return CodeTable(name=name, codes=codes, unknown=unknown, default=plain(ref.get("default")), file=str(path))
+        return CodeTable(
+            name=name, codes=codes, unknown=unknown, default=plain(ref.get("default")), file=str(path)
+        )
 
     def rules(self, fields: Located, prefix: str) -> tuple[tuple[str, Rule], ...]:
         compiled = []
@@ -245,7 +259,11 @@ class _Compiler:
             raise self.error("a rule is a mapping with `from`, `const`, `object` or `each`", line, target)
         self.unknown_keys(body, _RULE_KEYS, target)
         kinds = [k for k in ("const", "object", "each") if k in body]
-        if len(kinds) > 1 or (kinds and kinds != ["object"] and "from" in body) or not (kinds or "from" in body):
+        if (
+            len(kinds) > 1
+            or (kinds and kinds != ["object"] and "from" in body)
+            or not (kinds or "from" in body)
+        ):
             raise self.error(
                 "a rule has exactly one of `from`, `const`, `object`, `each` (`object` may take a `from`)",
                 line,
@@ -253,7 +271,11 @@ class _Compiler:
             )
         kind = kinds[0] if kinds else "from"
         if "fields" in body and kind != "each":
-            raise self.error("`fields` belongs to an `each` rule; nested objects use `object`", body.line_of("fields"), target)
+            raise self.error(
+                "`fields` belongs to an `each` rule; nested objects use `object`",
+                body.line_of("fields"),
+                target,
+            )
         if "transforms" in body and kind != "from":
             raise self.error("`transforms` apply to a `from` value", body.line_of("transforms"), target)
         required = body.get("required", False)
@@ -263,7 +285,9 @@ class _Compiler:
         if kind == "const" and ("required" in body or "default" in body):
             raise self.error("a `const` takes neither `required` nor `default`", line, target)
         if required and default is not NO_DEFAULT:
-            raise self.error("a field is either `required` or has a `default`, not both", body.line_of("default"), target)
+            raise self.error(
+                "a field is either `required` or has a `default`, not both", body.line_of("default"), target
+            )
         options: dict[str, Any] = {"default": default, "required": required}
         rule: Rule
         if kind == "const":
@@ -271,7 +295,9 @@ class _Compiler:
         elif kind == "object":
             inner = body["object"]
             if not isinstance(inner, Located) or not inner:
-                raise self.error("`object` maps nested target fields to rules", body.line_of("object"), target)
+                raise self.error(
+                    "`object` maps nested target fields to rules", body.line_of("object"), target
+                )
             expression = body.get("from")
             get = self.path(expression, body, "from", target) if "from" in body else None
             rule = ObjectRule(self.rules(inner, target), get, expression or "", **options)
@@ -299,7 +325,9 @@ class _Compiler:
             raise self.error(str(exc), body.line_of(key), target) from exc
 
     def transforms(self, body: Located, target: str) -> tuple[tuple[Any, ...], tuple[str, ...]]:
-        chain = body.get("transforms", [])
+        if "transforms" not in body:
+            return (), ()
+        chain = body["transforms"]
         if not isinstance(chain, LocatedList):
             raise self.error("`transforms` is a list", body.line_of("transforms"), target)
         bound, names = [], []

@@ -66,7 +66,9 @@ class TransformRegistry:
         """
         return cls.builtin().with_entry_points()
 
-    def with_functions(self, functions: Mapping[str, Callable[..., Any]], *, source: str = "code") -> "TransformRegistry":
+    def with_functions(
+        self, functions: Mapping[str, Callable[..., Any]], *, source: str = "code"
+    ) -> "TransformRegistry":
         """A registry with these plain functions added.
 
         Raises:

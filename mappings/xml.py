@@ -179,7 +179,9 @@ def _fill(element: etree._Element, data: Any, template: XmlTemplate, order_key: 
             items = value if isinstance(value, list) else [value]
             for index, item in enumerate(items):
                 child = etree.SubElement(element, tag)
-                _fill(child, item, template, child_key, f"{here}[{index}]" if isinstance(value, list) else here)
+                _fill(
+                    child, item, template, child_key, f"{here}[{index}]" if isinstance(value, list) else here
+                )
 
 
 def _qualify(template: XmlTemplate, name: str, path: str, *, attribute: bool) -> str:

@@ -223,12 +223,13 @@ class ValidatedSigner:
         return self.certificate.subject.rfc4514_string()
 
 
-def _key_usage_allows_signing(_policy: object, _cert: x509.Certificate, usage: x509.KeyUsage) -> None:
-    if not (usage.digital_signature or usage.content_commitment):
+def _key_usage_allows_signing(_policy: object, _cert: x509.Certificate, usage: x509.KeyUsage | None) -> None:
+    # RFC 5280: an absent KeyUsage extension does not restrict the key; a present one must allow signing.
+    if usage is not None and not (usage.digital_signature or usage.content_commitment):
         raise ValueError("KeyUsage allows neither digitalSignature nor nonRepudiation")
 
 
-_EE_POLICY = ExtensionPolicy.permit_all().require_present(
+_EE_POLICY = ExtensionPolicy.permit_all().may_be_present(
     x509.KeyUsage, Criticality.AGNOSTIC, _key_usage_allows_signing
 )
 _CA_POLICY = ExtensionPolicy.webpki_defaults_ca()
@@ -478,8 +479,27 @@ class TrustStore:
             ):
                 self._cache.move_to_end(key)
                 return entry.signer
-        _check_validity(certificate, when, skew)
+        try:
+            signer, window = self._validate_uncached(certificate, intermediates, when, skew)
+        except ValueError as exc:
+            # cryptography parses extensions lazily; a malformed one surfaces here.
+            raise SignatureInvalid(Reason.UNTRUSTED_SIGNER, f"malformed certificate: {exc}") from exc
+        with self._lock:
+            self._cache[key] = _CacheEntry(signer, window[0], window[1], self._generation)
+            if len(self._cache) > _CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return signer
+
+    def _validate_uncached(
+        self,
+        certificate: x509.Certificate,
+        intermediates: Sequence[x509.Certificate],
+        when: datetime,
+        skew: timedelta,
+    ) -> tuple[ValidatedSigner, tuple[datetime, datetime]]:
+        leaf_der = certificate.public_bytes(_DER)
         if leaf_der in self._pinned:
+            _check_validity(certificate, when, skew)
             signer = ValidatedSigner(
                 certificate,
                 (certificate,),
@@ -489,7 +509,9 @@ class TrustStore:
             )
             window = (certificate.not_valid_before_utc - skew, certificate.not_valid_after_utc + skew)
         else:
+            # Trust first (an unknown signer is untrusted, not merely expired), then validity.
             chain = self._build_chain(certificate, intermediates, when)
+            _check_validity(certificate, when, skew)
             if self.revocation is RevocationMode.REQUIRED:
                 self._check_revocation(chain, when, skew)
             signer = ValidatedSigner(
@@ -509,11 +531,7 @@ class TrustStore:
                 ]
                 if next_updates:
                     window = (window[0], min(window[1], *next_updates))
-        with self._lock:
-            self._cache[key] = _CacheEntry(signer, window[0], window[1], self._generation)
-            if len(self._cache) > _CACHE_SIZE:
-                self._cache.popitem(last=False)
-        return signer
+        return signer, window
 
     def _build_chain(
         self, certificate: x509.Certificate, intermediates: Sequence[x509.Certificate], when: datetime

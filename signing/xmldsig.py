@@ -33,6 +33,9 @@ from signing._algorithms import (
     C14N_METHODS,
     STRONG_DIGESTS,
     STRONG_SIGNATURE_METHODS,
+    AlgorithmVerdict,
+    classify_digest,
+    classify_signature_method,
     require_digest,
     require_signature_method,
 )
@@ -215,55 +218,71 @@ def _locate_signature(root: etree._Element, policy: SignaturePolicy) -> etree._E
 def _check_structure(
     root: etree._Element, signature: etree._Element, policy: SignaturePolicy
 ) -> tuple[str, list[str], list[etree._Element]]:
+    # Order matters for the reason reported: HMAC, then weak algorithms, then references and transforms,
+    # then algorithms we do not know at all, then ds:Manifest.
     signed_info = signature.find("ds:SignedInfo", namespaces=_NS)
     if signed_info is None:
         raise SignatureInvalid(Reason.SCHEMA_INVALID, "ds:SignedInfo missing")
     method = _attr(signed_info.find("ds:SignatureMethod", namespaces=_NS), "Algorithm")
     if not method:
         raise SignatureInvalid(Reason.SCHEMA_INVALID, "ds:SignatureMethod missing")
-    require_signature_method(method, legacy_sha1=policy.legacy_sha1)
     references = signed_info.findall("ds:Reference", namespaces=_NS)
     if not references:
         raise SignatureInvalid(Reason.BAD_REFERENCE, "ds:SignedInfo has no ds:Reference")
     digests = [_attr(ref.find("ds:DigestMethod", namespaces=_NS), "Algorithm") for ref in references]
+    method_verdict = classify_signature_method(method, legacy_sha1=policy.legacy_sha1)
+    if method_verdict is AlgorithmVerdict.REFUSED and "hmac" in method.lower():
+        raise SignatureInvalid(Reason.UNSUPPORTED_ALGORITHM, f"HMAC signature method {method} refused")
+    if method_verdict is AlgorithmVerdict.WEAK:
+        raise SignatureInvalid(Reason.WEAK_ALGORITHM, f"signature method {method}")
     for digest in digests:
-        require_digest(digest, legacy_sha1=policy.legacy_sha1)
+        if classify_digest(digest, legacy_sha1=policy.legacy_sha1) is AlgorithmVerdict.WEAK:
+            raise SignatureInvalid(Reason.WEAK_ALGORITHM, f"digest method {digest}")
     c14n = _attr(signed_info.find("ds:CanonicalizationMethod", namespaces=_NS), "Algorithm")
     if c14n not in C14N_METHODS:
         raise SignatureInvalid(Reason.UNSUPPORTED_TRANSFORM, f"canonicalization method {c14n or '(none)'}")
+    targets = [_resolve(root, ref) for ref in references]
     for ref in references:
         for transform in ref.findall("ds:Transforms/ds:Transform", namespaces=_NS):
             algorithm = _attr(transform, "Algorithm")
             if algorithm not in ALLOWED_TRANSFORMS:
                 raise SignatureInvalid(Reason.UNSUPPORTED_TRANSFORM, f"transform {algorithm or '(none)'}")
-    targets: list[etree._Element] = []
-    for ref in references:
-        uri = ref.get("URI")
-        if ref.get("Type") == _MANIFEST_TYPE:
-            raise SignatureInvalid(Reason.MANIFEST_REFUSED, f"reference {uri!r} has Type Manifest")
-        if uri is None:
-            raise SignatureInvalid(Reason.BAD_REFERENCE, "reference without URI")
-        if uri == "":
-            targets.append(root)
-        elif uri.startswith("#xpointer("):
-            raise SignatureInvalid(Reason.UNSUPPORTED_TRANSFORM, f"XPointer reference {uri}")
-        elif uri.startswith("#"):
-            matches = _ID_XPATH(root, value=uri[1:])
-            assert isinstance(matches, list)
-            if len(matches) > 1:
-                raise SignatureInvalid(
-                    Reason.DUPLICATE_ID, f"reference {uri} matches {len(matches)} elements"
-                )
-            if not matches:
-                raise SignatureInvalid(Reason.BAD_REFERENCE, f"reference {uri} matches no element")
-            target = matches[0]
-            assert isinstance(target, etree._Element)
-            targets.append(target)
-        else:
-            raise SignatureInvalid(Reason.EXTERNAL_REFERENCE, f"reference URI {uri!r} is not same-document")
+    require_signature_method(method, legacy_sha1=policy.legacy_sha1)
+    for digest in digests:
+        require_digest(digest, legacy_sha1=policy.legacy_sha1)
     if signature.find(".//ds:Manifest", namespaces=_NS) is not None:
         raise SignatureInvalid(Reason.MANIFEST_REFUSED, "ds:Manifest inside the signature")
     return method, digests, targets
+
+
+def _resolve(root: etree._Element, ref: etree._Element) -> etree._Element:
+    uri = ref.get("URI")
+    if ref.get("Type") == _MANIFEST_TYPE:
+        raise SignatureInvalid(Reason.MANIFEST_REFUSED, f"reference {uri!r} has Type Manifest")
+    if uri is None:
+        raise SignatureInvalid(Reason.BAD_REFERENCE, "reference without URI")
+    if uri == "":
+        return root
+    if uri.startswith("#xpointer("):
+        raise SignatureInvalid(Reason.UNSUPPORTED_TRANSFORM, f"XPointer reference {uri}")
+    if not uri.startswith("#"):
+        raise SignatureInvalid(Reason.EXTERNAL_REFERENCE, f"reference URI {uri!r} is not same-document")
+    matches = _ID_XPATH(root, value=uri[1:])
+    assert isinstance(matches, list)
+    if len(matches) > 1:
+        raise SignatureInvalid(Reason.DUPLICATE_ID, f"reference {uri} matches {len(matches)} elements")
+    if not matches or not isinstance(matches[0], etree._Element):
+        raise SignatureInvalid(Reason.BAD_REFERENCE, f"reference {uri} matches no element")
+    return matches[0]
+
+
+def _validate_schema(signature: etree._Element) -> None:
+    errors: list[str] = []
+    for schema in XMLVerifier.schemas():
+        if schema.validate(signature):
+            return
+        errors.append(str(schema.error_log.last_error))
+    raise SignatureInvalid(Reason.SCHEMA_INVALID, "; ".join(errors) or "no XML-DSig schema")
 
 
 def _signer_candidates(
@@ -276,11 +295,10 @@ def _signer_candidates(
     if certs:
         pinned = [c for c in certs if trust.is_pinned(c)]
         if pinned:
-            return pinned[:1], [c for c in certs if c is not pinned[0]]
-        issuers = {c.issuer for c in certs}
-        leaves = [c for c in certs if c.subject not in issuers or c.subject == c.issuer] or certs
-        leaf = leaves[0]
-        return [leaf], [c for c in certs if c is not leaf]
+            return pinned, [c for c in certs if c not in pinned]
+        # Leaves are the certificates that issue none of the others; try each, the rest are intermediates.
+        leaves = [c for c in certs if not any(o is not c and o.issuer == c.subject for o in certs)] or certs
+        return leaves, [c for c in certs if c not in leaves]
     for serial_node in signature.iterfind("ds:KeyInfo/ds:X509Data/ds:X509IssuerSerial", namespaces=_NS):
         issuer = serial_node.findtext("ds:X509IssuerName", default="", namespaces=_NS)
         serial = serial_node.findtext("ds:X509SerialNumber", default="", namespaces=_NS)
@@ -335,7 +353,7 @@ def _run_signxml(
             root,
             x509_cert=signer,
             expect_config=config,
-            validate_schema=policy.validate_schema,
+            validate_schema=False,  # done before the key was looked at
             parser=_safe_parser(),
         )
     except (SignXMLException, etree.DocumentInvalid, etree.XMLSyntaxError, ValueError) as exc:
@@ -378,6 +396,8 @@ def verify_xml(data: bytes | etree._Element, policy: SignaturePolicy) -> Verifie
     when = (policy.verification_time or policy.trust.now()).astimezone(UTC)
     signature = _locate_signature(root, policy)
     method, digests, targets = _check_structure(root, signature, policy)
+    if policy.validate_schema:
+        _validate_schema(signature)
     candidates, intermediates = _signer_candidates(signature, policy.trust)
     if not candidates:
         raise SignatureInvalid(

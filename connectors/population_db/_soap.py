@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 
@@ -152,7 +153,8 @@ class Schema:
         """
         if self._schema.validate(payload):
             return
-        entry = next(iter(self._schema.error_log))
+        log: Any = self._schema.error_log  # lxml-stubs leave _ErrorLog empty
+        entry = log[0]
         message = entry.message
         expected = _XSD_EXPECTED.search(message)
         element = _XSD_ELEMENT.search(message)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
+from lxml import etree
 
 from signing.errors import Reason, SigningError
 from signing.pki import make_ca
@@ -66,24 +67,40 @@ def rows() -> Iterator[Row]:
                 yield Row(suite, cells[0], hub, trust, upstream, observed)
 
 
-def _find(suite: str, suffix: str) -> Path:
-    suffix = suffix.replace("phaos certs/", "phaos-xmldsig-three/certs/")
-    suffix = suffix.replace("$topfolder/", "").replace("$cert_format", "pem").lstrip("./")
-    matches = [p for p in (TESTDATA / suite).rglob("*") if p.is_file() and str(p).endswith("/" + suffix)]
-    if not matches:
-        raise FileNotFoundError(f"{suite}: {suffix}")
-    return min(matches, key=lambda p: len(str(p)))
+def _find(row: "Row", name: str) -> Path:
+    name = name.strip("`").replace("phaos certs/", "phaos-xmldsig-three/certs/")
+    name = name.replace("$topfolder/", "").removeprefix("./")
+    suite = TESTDATA / row.suite
+    names = [name.replace("$cert_format", fmt) for fmt in ("pem", "der")]
+    names += [n.removesuffix(".pem") + ".der" for n in names if n.endswith(".pem")]
+    for candidate in names:
+        for base in (row.path.parent, row.path.parent.parent, suite, suite / "test", suite / "tests"):
+            if (base / candidate).is_file():
+                return base / candidate
+    for candidate in names:
+        matches = [p for p in suite.rglob("*") if p.is_file() and str(p).endswith("/" + candidate)]
+        if matches:
+            return min(matches, key=lambda p: len(str(p)))
+    raise FileNotFoundError(f"{row.suite}: {name}")
 
 
 def _own_certificates(data: bytes) -> list[x509.Certificate]:
-    found = re.findall(rb"<(?:\w+:)?X509Certificate[^>]*>([^<]+)<", data)
+    """The certificates in the KeyInfo of the document's first signature."""
+    root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
+    signature = root if root.tag == DS + "Signature" else root.find(f".//{DS}Signature")
+    if signature is None:
+        return []
     certs = []
-    for text in found:
-        try:
-            certs.append(x509.load_der_x509_certificate(base64.b64decode(b"".join(text.split()))))
-        except ValueError:
-            continue
+    for node in signature.iterfind(f"{DS}KeyInfo/{DS}X509Data/{DS}X509Certificate"):
+        certs.append(x509.load_der_x509_certificate(base64.b64decode("".join((node.text or "").split()))))
     return certs
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return cert.subject == cert.issuer
 
 
 def _inside(cert: x509.Certificate) -> datetime:
@@ -92,59 +109,59 @@ def _inside(cert: x509.Certificate) -> datetime:
 
 _UNRELATED_ANCHOR = make_ca("unrelated conformance anchor").certificate
 
-# SAML rows: where the signature the consumer relies on sits, and how many signatures the document may hold.
-SAML_LOCATIONS = {
-    "signed_assertion_response": f"./{{{SAML_A}}}Assertion/",
-    "double_signed_response": "./",
-    "valid_response": "./",
-}
+SAML_NS = {"samlp": SAML_P, "saml": SAML_A}
 
 
 def policy_for(row: Row, data: bytes) -> SignaturePolicy:
-    """The hub policy the row's trust configuration calls for (anchors, pins, time, location)."""
+    """The hub policy the row's trust configuration calls for (anchors, pins, time)."""
     anchors: list[x509.Certificate] = []
     pinned: list[x509.Certificate] = []
     when: datetime | None = None
     legacy = False
-    location = "./"
     max_signatures = 1
+    required: tuple[str, ...] = ()
     trust = row.trust
     if row.suite == "python3-saml":
-        pinned = load_certificates(_find(row.suite, "tests/data/customPath/certs/idp.crt").read_bytes())
+        pinned = load_certificates(_find(row, "tests/data/customPath/certs/idp.crt").read_bytes())
         when = datetime(2007, 7, 1, tzinfo=UTC)
         legacy = True  # the MANIFEST: every SAML vector is RSA-SHA1; allowed here only to test structure
-        stem = row.file.rsplit("/", 1)[-1].split(".")[0]
-        location = SAML_LOCATIONS.get(stem, "./")
-        max_signatures = 2
+        max_signatures = 2  # Response and Assertion may both be signed; the first (outer) one is relied on
+        required = ("/samlp:Response/saml:Assertion",)  # a consumer reads the assertion: it must be signed
     else:
         for match in re.finditer(r"ca_pem_file=([^\s,()]+(?: certs/[^\s,()]+)?)", trust):
-            anchors += load_certificates(_find(row.suite, match.group(1)).read_bytes())
-        for match in re.finditer(r"(?:x509_cert|cert_resolver->)=?\s*([\w./-]+\.(?:pem|der|crt))", trust):
-            pinned += load_certificates(_find(row.suite, match.group(1)).read_bytes())
+            anchors += load_certificates(_find(row, match.group(1)).read_bytes())
+        for match in re.finditer(r"(?:x509_cert=|cert_resolver->)\s*([\w./-]+\.(?:pem|der|crt))", trust):
+            pinned += load_certificates(_find(row, match.group(1)).read_bytes())
         for match in re.finditer(r"--trusted-\S+ (\S+)", trust):
-            anchors += load_certificates(_find(row.suite, match.group(1)).read_bytes())
+            anchors += load_certificates(_find(row, match.group(1)).read_bytes())
         for match in re.finditer(r"--pubkey-cert-\S+ (\S+)", trust):
-            pinned += load_certificates(_find(row.suite, match.group(1)).read_bytes())
+            pinned += load_certificates(_find(row, match.group(1)).read_bytes())
+        # A trusted certificate that is not a CA can only be meant as the signer itself: a pin.
+        pinned += [c for c in anchors if not _is_ca(c)]
+        anchors = [c for c in anchors if _is_ca(c)]
         if "own X509Certificate" in trust or "--insecure" in trust:
             pinned += _own_certificates(data)[:1]
         time_match = re.search(r"(?:time|verification-gmt-time|verification_time) (\d{4}-\d{2}-\d{2})", trust)
         if time_match:
             when = datetime.fromisoformat(time_match.group(1)).replace(tzinfo=UTC)
-        elif pinned:
+        elif pinned and ("needs verification_time" in trust or "own X509Certificate" in trust):
             when = _inside(pinned[0])
         if "XAdES" in trust:
-            max_signatures = 8  # XAdES carries counter-signatures and timestamps; the hub pins the location
+            max_signatures = 8  # XAdES carries counter-signatures and timestamps
     store = TrustStore(
         anchors=anchors or ([] if pinned else [_UNRELATED_ANCHOR]),
         pinned=pinned,
         revocation=RevocationMode.OFF,
     )
     return SignaturePolicy(
+        validate_schema="validate_schema=False" not in trust,
         trust=store,
         legacy_sha1=legacy,
         verification_time=when,
-        location=location,
+        location=".//",  # the vectors do not fix where their signature sits; signxml's default
         max_signatures=max_signatures,
+        required=required,
+        namespaces=SAML_NS,
     )
 
 

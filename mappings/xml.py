@@ -149,7 +149,8 @@ def from_dict(data: Mapping[str, Any], template: XmlTemplate) -> etree._Element:
     """
     nsmap = dict(template.nsmap)
     if template.namespace and template.namespace not in nsmap.values():
-        nsmap[None] = template.namespace
+        # lxml cannot undeclare a default namespace (xmlns=""), so unqualified children need a prefix.
+        nsmap[None if template.qualified else "ns0"] = template.namespace
     root = etree.Element(template.qualify(template.root, is_root=True), nsmap=nsmap)  # type: ignore[arg-type]
     _fill(root, data, template, "", "")
     return root

@@ -158,7 +158,7 @@ def _hex(value: bytes) -> str:
 def _ski(certificate: x509.Certificate) -> str | None:
     try:
         ext = certificate.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_KEY_IDENTIFIER)
-    except x509.ExtensionNotFound:
+    except (x509.ExtensionNotFound, ValueError):
         return None
     value = ext.value
     assert isinstance(value, x509.SubjectKeyIdentifier)
@@ -232,7 +232,23 @@ def _key_usage_allows_signing(_policy: object, _cert: x509.Certificate, usage: x
 _EE_POLICY = ExtensionPolicy.permit_all().may_be_present(
     x509.KeyUsage, Criticality.AGNOSTIC, _key_usage_allows_signing
 )
-_CA_POLICY = ExtensionPolicy.webpki_defaults_ca()
+def _is_ca(_policy: object, _cert: x509.Certificate, constraints: x509.BasicConstraints) -> None:
+    if not constraints.ca:
+        raise ValueError("BasicConstraints does not assert cA")
+
+
+def _ca_key_usage(_policy: object, _cert: x509.Certificate, usage: x509.KeyUsage | None) -> None:
+    if usage is not None and not usage.key_cert_sign:
+        raise ValueError("KeyUsage of an issuing certificate lacks keyCertSign")
+
+
+# RFC 5280 path validation without the Web PKI extras (criticality of basicConstraints, AKI, name
+# constraints): government CAs in the field do not all follow the CA/Browser Forum profile.
+_CA_POLICY = (
+    ExtensionPolicy.permit_all()
+    .require_present(x509.BasicConstraints, Criticality.AGNOSTIC, _is_ca)
+    .may_be_present(x509.KeyUsage, Criticality.AGNOSTIC, _ca_key_usage)
+)
 
 
 @dataclass

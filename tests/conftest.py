@@ -53,3 +53,58 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+# ---- the hub under test: brokers and stores as parameters -------------------------------------
+
+import asyncio  # noqa: E402
+import concurrent.futures  # noqa: E402
+import uuid  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+
+
+def _admin_sql(statement: str) -> None:
+    """Run one statement on the postgres maintenance database, in its own loop and thread."""
+    import asyncpg
+
+    async def run() -> None:
+        admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+        try:
+            await admin.execute(statement)
+        finally:
+            await admin.close()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, run()).result(timeout=60)
+
+
+@pytest.fixture
+def postgres_database(postgres_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    name = f"lgsp_t_{uuid.uuid4().hex[:12]}"
+    _admin_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        _admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["embedded", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])
+def broker_url(request: pytest.FixtureRequest) -> str:
+    """Each hub test runs on the embedded broker and on RabbitMQ."""
+    if request.param == "embedded":
+        return "embedded://"
+    return str(request.getfixturevalue("rabbitmq_url"))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: object) -> str:
+    """Each store-touching hub test runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path}/hub.sqlite3"
+    return str(request.getfixturevalue("postgres_database"))
+
+
+def unique_namespace() -> str:
+    """A broker namespace no other test (or earlier run) uses."""
+    return f"t{uuid.uuid4().hex[:10]}"

@@ -32,7 +32,8 @@ def check_personal_id(value: Any, *, field: str = "personal_id", today: date | N
     today = today or date.today()
     if not 1900 <= year <= today.year:
         raise InvalidInput(
-            f"{field} encodes birth year {year} (century digit {value[3]}), which is not possible", field=field
+            f"{field} encodes birth year {year} (century digit {value[3]}), which is not possible",
+            field=field,
         )
     return value
 
@@ -79,7 +80,9 @@ def check_full_name(value: Any, *, field: str = "full_name") -> str:
     return name
 
 
-def check_citizen_query(document: Any, *, identity_required: bool, today: date | None = None) -> dict[str, str]:
+def check_citizen_query(
+    document: Any, *, identity_required: bool, today: date | None = None
+) -> dict[str, str]:
     """Check a canonical citizen query ``{personal_id, full_name?, birth_date?}``; returns it normalised.
 
     ``identity_required`` (verification) makes ``full_name`` and ``birth_date`` mandatory.
@@ -91,7 +94,9 @@ def check_citizen_query(document: Any, *, identity_required: bool, today: date |
         raise InvalidInput("the request body must be a JSON object", field="body")
     unknown = sorted(set(document) - set(QUERY_FIELDS))
     if unknown:
-        raise InvalidInput(f"unknown field {unknown[0]!r}; expected {', '.join(QUERY_FIELDS)}", field=unknown[0])
+        raise InvalidInput(
+            f"unknown field {unknown[0]!r}; expected {', '.join(QUERY_FIELDS)}", field=unknown[0]
+        )
     query = {"personal_id": check_personal_id(document.get("personal_id"), today=today)}
     if identity_required:
         missing = next((name for name in ("full_name", "birth_date") if document.get(name) is None), None)

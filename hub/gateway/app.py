@@ -13,7 +13,8 @@ import logging
 import os
 import socket
 import time
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
@@ -63,6 +64,22 @@ _METADATA = {"listMethods", "allowedMethods"}
 
 class _TooLarge(Exception):
     pass
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """What is known of one request so far; every request ends as one exchange record."""
+
+    method: str
+    message_id: str
+    request_id: str = field(default_factory=new_id)
+    received_at: datetime = field(default_factory=utcnow)
+    started: float = field(default_factory=time.perf_counter)
+    client: str = "-"
+    service: str = "-"
+    operation: str = "-"
+    request_bytes: int = 0
+    response_bytes: int = 0
 
 
 def _request_hash(method: str, path: str, client: str, message_id: str, body: bytes) -> str:
@@ -153,9 +170,31 @@ def create_app(hub: "Hub") -> FastAPI:
 
     @app.api_route("/r1/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
     async def r1(request: Request, rest: str) -> Response:
-        started = time.perf_counter()
-        received_at = utcnow()
-        request_id = new_id()
+        attempt = _Attempt(method=request.method, message_id=request.headers.get("x-road-id") or new_id())
+        response = await handle(request, rest, attempt)
+        elapsed = time.perf_counter() - attempt.started
+        metrics.requests.labels(attempt.service, str(response.status_code)).inc()
+        metrics.latency.labels(attempt.service).observe(elapsed)
+        hub.exchange_log.add(
+            ExchangeRecord(
+                message_id=attempt.message_id[:128],
+                request_id=attempt.request_id,
+                client=attempt.client,
+                service=attempt.service,
+                operation=attempt.operation,
+                method=attempt.method,
+                status=response.status_code,
+                error_type=response.headers.get("X-Road-Error"),
+                request_bytes=attempt.request_bytes,
+                response_bytes=attempt.response_bytes,
+                received_at=attempt.received_at,
+                completed_at=utcnow(),
+                duration_ms=elapsed * 1000.0,
+            )
+        )
+        return response
+
+    async def handle(request: Request, rest: str, attempt: "_Attempt") -> Response:
         if await hub.in_maintenance():
             return error(MAINTENANCE, "the hub is in maintenance mode; try again later")
         try:
@@ -163,7 +202,9 @@ def create_app(hub: "Hub") -> FastAPI:
         except IdentifierError as exc:
             return error(MALFORMED, str(exc))
         headers = request.headers
+        attempt.client = headers.get("x-road-client", "-")[:512]
         if len(tail) == 1 and tail[0] in _METADATA and request.method == "GET":
+            attempt.operation = tail[0]
             try:
                 caller = authenticate_api_key(
                     settings, headers.get("x-road-client"), headers.get("x-api-key")
@@ -177,24 +218,26 @@ def create_app(hub: "Hub") -> FastAPI:
                 UNKNOWN_SERVICE, f"no service {provider}/{'/'.join(tail[:2])} is registered on this hub"
             )
         service, sub_path = found
-        label = str(service)
+        attempt.service = label = str(service)
+        attempt.operation = operation_for(service, hub.services[service].operation)
         try:
             caller = authenticate_api_key(settings, headers.get("x-road-client"), headers.get("x-api-key"))
             authorize(settings, caller, service)
         except AuthError as exc:
             return auth_failure(exc, label)
+        attempt.client = str(caller.client)
         try:
             body = await _read_body(request, limit)
         except _TooLarge as exc:
             return error(TOO_LARGE, str(exc), service=label)
-        message_id = headers.get("x-road-id") or new_id()
-        if len(message_id) > 128:
+        attempt.request_bytes = len(body)
+        if len(attempt.message_id) > 128:
             return error(MALFORMED, "X-Road-Id is longer than 128 characters", service=label)
         envelope = Envelope(
-            message_id=message_id,
-            client=str(caller.client),
+            message_id=attempt.message_id,
+            client=attempt.client,
             service=service,
-            operation=operation_for(service, hub.services[service].operation),
+            operation=attempt.operation,
             body=body,
             content_type=headers.get("content-type", "application/octet-stream"),
             method=request.method,
@@ -202,10 +245,19 @@ def create_app(hub: "Hub") -> FastAPI:
             query=tuple(request.query_params.multi_items()),
             headers=end_to_end(headers, drop=_HUB_HEADERS),
             user_id=headers.get("x-road-userid"),
-            created_at=received_at,
-            deadline=received_at + timedelta(seconds=timeout),
+            created_at=attempt.received_at,
+            deadline=attempt.received_at + timedelta(seconds=timeout),
             trace=(_HOP,),
         )
+        x_road = {
+            "X-Road-Id": attempt.message_id,
+            "X-Road-Request-Id": attempt.request_id,
+            "X-Road-Client": encode_header(caller.client),
+            "X-Road-Service": encode_header(service),
+            "X-Road-Request-Hash": _request_hash(
+                request.method, request.url.path, attempt.client, attempt.message_id, body
+            ),
+        }
         metrics.in_flight.inc()
         try:
             reply = message_to_reply(
@@ -214,52 +266,18 @@ def create_app(hub: "Hub") -> FastAPI:
                 )
             )
         except (BrokerError, EnvelopeError) as exc:
-            disposition = disposition_for(exc)
-            log.warning("request %s to %s failed at the broker: %s", message_id, label, exc)
-            response = error(disposition, str(exc), service=label)
-            reply = None
+            log.warning("request %s to %s failed at the broker: %s", attempt.message_id, label, exc)
+            return error(disposition_for(exc), str(exc), service=label, headers=x_road)
         finally:
             metrics.in_flight.dec()
-        x_road = {
-            "X-Road-Id": message_id,
-            "X-Road-Request-Id": request_id,
-            "X-Road-Client": encode_header(caller.client),
-            "X-Road-Service": encode_header(service),
-            "X-Road-Request-Hash": _request_hash(
-                request.method, request.url.path, str(caller.client), message_id, body
-            ),
-        }
-        if reply is not None:
-            out_headers = {**reply.headers, **x_road}
-            if reply.error_type:
-                out_headers["X-Road-Error"] = reply.error_type
-                metrics.errors.labels(label, reply.error_type).inc()
-            response = Response(
-                reply.body, status_code=reply.status, media_type=reply.content_type, headers=out_headers
-            )
-        else:
-            response.headers.update(x_road)
-        elapsed = time.perf_counter() - started
-        metrics.requests.labels(label, str(response.status_code)).inc()
-        metrics.latency.labels(label).observe(elapsed)
-        hub.exchange_log.add(
-            ExchangeRecord(
-                message_id=message_id,
-                request_id=request_id,
-                client=str(caller.client),
-                service=label,
-                operation=envelope.operation,
-                method=request.method,
-                status=response.status_code,
-                error_type=reply.error_type if reply is not None else response.headers.get("X-Road-Error"),
-                request_bytes=len(body),
-                response_bytes=len(reply.body) if reply is not None else 0,
-                received_at=received_at,
-                completed_at=utcnow(),
-                duration_ms=elapsed * 1000.0,
-            )
+        attempt.response_bytes = len(reply.body)
+        out_headers = {**reply.headers, **x_road}
+        if reply.error_type:
+            out_headers["X-Road-Error"] = reply.error_type
+            metrics.errors.labels(label, reply.error_type).inc()
+        return Response(
+            reply.body, status_code=reply.status, media_type=reply.content_type, headers=out_headers
         )
-        return response
 
     return app
 

@@ -20,9 +20,9 @@ def loader() -> SpecLoader:
 def write_spec(tmp_path: Path) -> WriteSpec:
     """Write `spec.yaml` (dedented) plus any extra files into tmp_path; return the spec's path."""
 
-    def write(text: str, name: str = "spec.yaml", **files: str) -> Path:
-        for file_name, content in files.items():
-            (tmp_path / file_name.replace("__", ".")).write_text(textwrap.dedent(content), encoding="utf-8")
+    def write(text: str, *, files: dict[str, str] | None = None, name: str = "spec.yaml") -> Path:
+        for file_name, content in (files or {}).items():
+            (tmp_path / file_name).write_text(textwrap.dedent(content), encoding="utf-8")
         path = tmp_path / name
         path.write_text(textwrap.dedent(text), encoding="utf-8")
         return path
@@ -32,7 +32,7 @@ def write_spec(tmp_path: Path) -> WriteSpec:
 
 @pytest.fixture
 def compile_spec(loader: SpecLoader, write_spec: WriteSpec) -> Callable[..., Spec]:
-    def compile_(text: str, **files: str) -> Spec:
-        return loader.load(write_spec(text, **files))
+    def compile_(text: str, files: dict[str, str] | None = None) -> Spec:
+        return loader.load(write_spec(text, files=files))
 
     return compile_

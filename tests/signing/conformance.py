@@ -25,6 +25,7 @@ SAML_A = "urn:oasis:names:tc:SAML:2.0:assertion"
 class Row:
     suite: str
     file: str
+    what: str
     hub: str
     trust: str
     upstream: str
@@ -64,7 +65,7 @@ def rows() -> Iterator[Row]:
                 hub, trust = d["Hub verdict"], d["Upstream: expected under options"]
                 upstream, observed = trust, d["xmlsec1 1.2.37 observed"]
             if hub.startswith(("ACCEPT", "REJECT")):
-                yield Row(suite, cells[0], hub, trust, upstream, observed)
+                yield Row(suite, cells[0], cells[1], hub, trust, upstream, observed)
 
 
 def _find(row: "Row", name: str) -> Path:
@@ -140,7 +141,8 @@ def policy_for(row: Row, data: bytes) -> SignaturePolicy:
         pinned += [c for c in anchors if not _is_ca(c)]
         anchors = [c for c in anchors if _is_ca(c)]
         if "own X509Certificate" in trust or "--insecure" in trust:
-            pinned += _own_certificates(data)[:1]
+            own = _own_certificates(data)
+            pinned += [c for c in own if not any(o is not c and o.issuer == c.subject for o in own)][:1]
         time_match = re.search(r"(?:time|verification-gmt-time|verification_time) (\d{4}-\d{2}-\d{2})", trust)
         if time_match:
             when = datetime.fromisoformat(time_match.group(1)).replace(tzinfo=UTC)
@@ -162,6 +164,9 @@ def policy_for(row: Row, data: bytes) -> SignaturePolicy:
         max_signatures=max_signatures,
         required=required,
         namespaces=SAML_NS,
+        # libxml2 2.14's inclusive c14n of a subtree emits spurious xmlns="" under a default-namespace
+        # Signature (the edXML trap, docs/signing.md); xmlsec1 is not affected, so the vectors need it.
+        excise_empty_xmlns=True,
     )
 
 

@@ -1,0 +1,180 @@
+"""Business registry, direct (no gateway): httpx pool layouts, connector look-ups/s, cache-hit look-ups/s.
+
+Starts the sandbox in its own process (so the client and the server do not share a core), then:
+
+1. raw ``GET /TraCuuThongTinDoanhNghiep`` with N concurrent tasks under four pool layouts: one shared
+   ``AsyncClient``; K clients used round-robin; one client per task;
+2. ``BusinessRegistryConnector.call`` (mapping, model, rate limiter) with the cache off;
+3. the same with every answer a cache hit (memory, and Redis when it is up).
+
+Usage: python bench/business_direct.py [--seconds 3] [--concurrency 32] [--latency-ms 0]
+The last line is ``RATIO cache-hit/direct <value>``.
+"""
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import httpx
+
+from connectors.business_registry import BusinessRegistryConnector
+from connectors.business_registry.data import Registry
+from connectors.business_registry.sandbox import SANDBOX_CREDENTIALS, encode_credentials
+from hub.cache import Cache, MemoryCache, RedisCache
+from hub.connector import ConnectorContext, ConnectorRequest
+from hub.identifiers import ServiceId
+
+SEED, SIZE, CODES = 7, 50_000, 512
+SERVICE = ServiceId.parse("VN/GOV/000.00.00.G22/business/enterprise-lookup/v1")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start_sandbox(port: int, latency_ms: float) -> subprocess.Popen[bytes]:
+    code = (
+        "import uvicorn\n"
+        "from connectors.business_registry.sandbox import create_app\n"
+        f"app = create_app(seed={SEED}, size={SIZE}, latency_ms={latency_ms})\n"
+        f"uvicorn.run(app, host='127.0.0.1', port={port}, log_level='warning', access_log=False)\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1).status_code == 200:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the sandbox did not start within 30 s")
+
+
+async def _run(seconds: float, tasks: int, one: Callable[[int, str], Awaitable[None]], codes: list[str]) -> float:
+    """Calls per second of ``tasks`` concurrent loops of ``one(task, code)`` for ``seconds``."""
+    done = 0
+    stop = time.monotonic() + seconds
+
+    async def loop(task: int) -> None:
+        nonlocal done
+        for code in itertools.cycle(codes[task::tasks] or codes):
+            if time.monotonic() >= stop:
+                return
+            await one(task, code)
+            done += 1
+
+    started = time.monotonic()
+    await asyncio.gather(*(loop(t) for t in range(tasks)))
+    return done / (time.monotonic() - started)
+
+
+def _client(base: str, connections: int) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    headers = {"Authorization": encode_credentials(SANDBOX_CREDENTIALS), "Accept": "application/json"}
+    return httpx.AsyncClient(base_url=base, limits=limits, headers=headers, timeout=10)
+
+
+async def _layouts(base: str, seconds: float, tasks: int, codes: list[str]) -> list[tuple[str, float]]:
+    rows = []
+    layouts: list[tuple[str, int]] = [("one shared client", 1), ("4 clients round-robin", 4)]
+    layouts += [("8 clients round-robin", 8), (f"one client per task ({tasks})", tasks)]
+    for label, count in layouts:
+        clients = [_client(base, max(1, 64 // count)) for _ in range(count)]
+        turn = itertools.count()
+
+        async def one(task: int, code: str, clients: list[httpx.AsyncClient] = clients) -> None:
+            client = clients[task] if len(clients) == tasks else clients[next(turn) % len(clients)]
+            response = await client.get("/TraCuuThongTinDoanhNghiep", params={"MaSoDoanhNghiep": code})
+            response.raise_for_status()
+
+        await _run(0.5, tasks, one, codes)  # warm connections and the sandbox's record cache
+        rows.append((label, await _run(seconds, tasks, one, codes)))
+        for client in clients:
+            await client.aclose()
+    return rows
+
+
+def _settings(base: str, pool_clients: int) -> dict[str, object]:
+    return {
+        "base_url": base,
+        "access_key": SANDBOX_CREDENTIALS["AccessKey"],
+        "secret_key": SANDBOX_CREDENTIALS["SecretKey"],
+        "app_name": SANDBOX_CREDENTIALS["AppName"],
+        "partner_code": SANDBOX_CREDENTIALS["PartnerCode"],
+        "partner_code_cus": SANDBOX_CREDENTIALS["PartnerCodeCus"],
+        "pool_clients": pool_clients,
+    }
+
+
+async def _connector(
+    base: str, seconds: float, tasks: int, codes: list[str], cache: Cache | None, pool_clients: int = 8
+) -> float:
+    connector = BusinessRegistryConnector.create(
+        _settings(base, pool_clients), ConnectorContext(instance=f"bench-{uuid.uuid4().hex[:8]}", cache=cache)
+    )
+
+    async def one(task: int, code: str) -> None:
+        body = json.dumps({"enterprise_code": code}).encode()
+        await connector.call(
+            ConnectorRequest("enterprise-lookup", SERVICE, "VN/GOV/000.00.00.H40/one-stop", "bench", body=body)
+        )
+
+    try:
+        await _run(0.5, tasks, one, codes)  # fills the cache when there is one
+        return await _run(seconds, tasks, one, codes)
+    finally:
+        await connector.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--redis-url", default=os.environ.get("LGSP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    args = parser.parse_args()
+    registry = Registry(SEED, SIZE)
+    codes = [registry.code_of(i) for i in range(0, SIZE, SIZE // CODES)][:CODES]
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    sandbox = _start_sandbox(port, args.latency_ms)
+    try:
+        rows = [(f"raw GET, {label}", rate) for label, rate in await _layouts(base, args.seconds, args.concurrency, codes)]
+        shared = await _connector(base, args.seconds, args.concurrency, codes, None, pool_clients=1)
+        rows.append(("connector, no cache, one shared client", shared))
+        direct = await _connector(base, args.seconds, args.concurrency, codes, None)
+        rows.append(("connector, no cache, 8 clients (default)", direct))
+        hit = await _connector(base, args.seconds, args.concurrency, codes, MemoryCache())
+        rows.append(("connector, cache hits (memory)", hit))
+        redis_cache = RedisCache.from_url(args.redis_url, prefix=f"bench-{uuid.uuid4().hex}:")
+        try:
+            rows.append(
+                ("connector, cache hits (Redis)", await _connector(base, args.seconds, args.concurrency, codes, redis_cache))
+            )
+        except Exception as exc:  # a benchmark reports what it could not measure and goes on
+            rows.append((f"connector, cache hits (Redis): skipped, {type(exc).__name__}", 0.0))
+        finally:
+            await redis_cache.close()
+    finally:
+        sandbox.terminate()
+        sandbox.wait(10)
+    print(f"\nbusiness registry direct: {args.concurrency} in flight, sandbox latency {args.latency_ms:g} ms")
+    print(f"{'layout / path':<52} {'calls/s':>10}")
+    for label, rate in rows:
+        print(f"{label:<52} {rate:>10.0f}")
+    print(f"RATIO cache-hit/direct {hit / direct:.2f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

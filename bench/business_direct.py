@@ -7,7 +7,8 @@ Starts the sandbox in its own process (so the client and the server do not share
 2. ``BusinessRegistryConnector.call`` (mapping, model, rate limiter) with the cache off;
 3. the same with every answer a cache hit (memory, and Redis when it is up).
 
-Usage: python bench/business_direct.py [--seconds 3] [--concurrency 32] [--latency-ms 0]
+Usage: python bench/business_direct.py [--seconds 2] [--rounds 3] [--concurrency 32] [--latency-ms 0]
+Each case runs in interleaved rounds (the machine is shared); the table shows median, min and max.
 The last line is ``RATIO cache-hit/direct <value>``.
 """
 
@@ -17,6 +18,7 @@ import itertools
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -28,7 +30,7 @@ import httpx
 from connectors.business_registry import BusinessRegistryConnector
 from connectors.business_registry.data import Registry
 from connectors.business_registry.sandbox import SANDBOX_CREDENTIALS, encode_credentials
-from hub.cache import Cache, MemoryCache, RedisCache
+from hub.cache import Cache, CacheError, MemoryCache, RedisCache
 from hub.connector import ConnectorContext, ConnectorRequest
 from hub.identifiers import ServiceId
 
@@ -85,24 +87,22 @@ def _client(base: str, connections: int) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=base, limits=limits, headers=headers, timeout=10)
 
 
-async def _layouts(base: str, seconds: float, tasks: int, codes: list[str]) -> list[tuple[str, float]]:
-    rows = []
-    layouts: list[tuple[str, int]] = [("one shared client", 1), ("4 clients round-robin", 4)]
-    layouts += [("8 clients round-robin", 8), (f"one client per task ({tasks})", tasks)]
-    for label, count in layouts:
-        clients = [_client(base, max(1, 64 // count)) for _ in range(count)]
-        turn = itertools.count()
+def _layout_call(
+    base: str, label: str, count: int, tasks: int
+) -> tuple[str, Callable[[int, str], Awaitable[None]], Callable[[], Awaitable[None]]]:
+    clients = [_client(base, max(1, 64 // count)) for _ in range(count)]
+    turn = itertools.count()
 
-        async def one(task: int, code: str, clients: list[httpx.AsyncClient] = clients) -> None:
-            client = clients[task] if len(clients) == tasks else clients[next(turn) % len(clients)]
-            response = await client.get("/TraCuuThongTinDoanhNghiep", params={"MaSoDoanhNghiep": code})
-            response.raise_for_status()
+    async def one(task: int, code: str) -> None:
+        client = clients[task] if count == tasks else clients[next(turn) % count]
+        response = await client.get("/TraCuuThongTinDoanhNghiep", params={"MaSoDoanhNghiep": code})
+        response.raise_for_status()
 
-        await _run(0.5, tasks, one, codes)  # warm connections and the sandbox's record cache
-        rows.append((label, await _run(seconds, tasks, one, codes)))
+    async def close() -> None:
         for client in clients:
             await client.aclose()
-    return rows
+
+    return f"raw GET, {label}", one, close
 
 
 def _settings(base: str, pool_clients: int) -> dict[str, object]:
@@ -117,9 +117,9 @@ def _settings(base: str, pool_clients: int) -> dict[str, object]:
     }
 
 
-async def _connector(
-    base: str, seconds: float, tasks: int, codes: list[str], cache: Cache | None, pool_clients: int = 8
-) -> float:
+def _connector_call(
+    base: str, label: str, cache: Cache | None, pool_clients: int
+) -> tuple[str, Callable[[int, str], Awaitable[None]], Callable[[], Awaitable[None]]]:
     connector = BusinessRegistryConnector.create(
         _settings(base, pool_clients), ConnectorContext(instance=f"bench-{uuid.uuid4().hex[:8]}", cache=cache)
     )
@@ -130,16 +130,18 @@ async def _connector(
             ConnectorRequest("enterprise-lookup", SERVICE, "VN/GOV/000.00.00.H40/one-stop", "bench", body=body)
         )
 
-    try:
-        await _run(0.5, tasks, one, codes)  # fills the cache when there is one
-        return await _run(seconds, tasks, one, codes)
-    finally:
+    async def close() -> None:
         await connector.close()
+        if cache is not None:
+            await cache.close()
+
+    return label, one, close
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--redis-url", default=os.environ.get("LGSP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
@@ -148,32 +150,43 @@ async def main() -> None:
     codes = [registry.code_of(i) for i in range(0, SIZE, SIZE // CODES)][:CODES]
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
+    tasks = args.concurrency
     sandbox = _start_sandbox(port, args.latency_ms)
+    cases = [
+        _layout_call(base, "one shared client", 1, tasks),
+        _layout_call(base, "4 clients round-robin", 4, tasks),
+        _layout_call(base, "8 clients round-robin", 8, tasks),
+        _layout_call(base, f"one client per task ({tasks})", tasks, tasks),
+        _connector_call(base, "connector, no cache, one shared client", None, 1),
+        _connector_call(base, "connector, no cache, 8 clients (default)", None, 8),
+        _connector_call(base, "connector, cache hits (memory)", MemoryCache(), 8),
+    ]
+    redis_cache = RedisCache.from_url(args.redis_url, prefix=f"bench-{uuid.uuid4().hex}:")
     try:
-        rows = [(f"raw GET, {label}", rate) for label, rate in await _layouts(base, args.seconds, args.concurrency, codes)]
-        shared = await _connector(base, args.seconds, args.concurrency, codes, None, pool_clients=1)
-        rows.append(("connector, no cache, one shared client", shared))
-        direct = await _connector(base, args.seconds, args.concurrency, codes, None)
-        rows.append(("connector, no cache, 8 clients (default)", direct))
-        hit = await _connector(base, args.seconds, args.concurrency, codes, MemoryCache())
-        rows.append(("connector, cache hits (memory)", hit))
-        redis_cache = RedisCache.from_url(args.redis_url, prefix=f"bench-{uuid.uuid4().hex}:")
-        try:
-            rows.append(
-                ("connector, cache hits (Redis)", await _connector(base, args.seconds, args.concurrency, codes, redis_cache))
-            )
-        except Exception as exc:  # a benchmark reports what it could not measure and goes on
-            rows.append((f"connector, cache hits (Redis): skipped, {type(exc).__name__}", 0.0))
-        finally:
-            await redis_cache.close()
+        await redis_cache.get("probe")
+        cases.append(_connector_call(base, "connector, cache hits (Redis)", redis_cache, 8))
+    except CacheError:
+        await redis_cache.close()
+    rates: dict[str, list[float]] = {label: [] for label, _, _ in cases}
+    try:
+        for _, one, _ in cases:  # warm connections, the sandbox's record cache and the hub caches
+            await _run(0.5, tasks, one, codes)
+        for _ in range(args.rounds):  # interleaved rounds: the machine is shared, its load drifts
+            for label, one, _ in cases:
+                rates[label].append(await _run(args.seconds, tasks, one, codes))
     finally:
+        for _, _, close in cases:
+            await close()
         sandbox.terminate()
         sandbox.wait(10)
+    rows = [(label, statistics.median(values), min(values), max(values)) for label, values in rates.items()]
+    direct = rates["connector, no cache, 8 clients (default)"]
+    hit = rates["connector, cache hits (memory)"]
     print(f"\nbusiness registry direct: {args.concurrency} in flight, sandbox latency {args.latency_ms:g} ms")
-    print(f"{'layout / path':<52} {'calls/s':>10}")
-    for label, rate in rows:
-        print(f"{label:<52} {rate:>10.0f}")
-    print(f"RATIO cache-hit/direct {hit / direct:.2f}")
+    print(f"{'layout / path':<46} {'median/s':>9} {'min':>8} {'max':>8}")
+    for label, median, low, high in rows:
+        print(f"{label:<46} {median:>9.0f} {low:>8.0f} {high:>8.0f}")
+    print(f"RATIO cache-hit/direct {statistics.median(hit) / statistics.median(direct):.2f}")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ def lower(value: Any) -> str:
 
 
 def nfc(value: Any) -> str:
+    if type(value) is str:  # the hot path: one check, no helper call
+        return unicodedata.normalize("NFC", value)
     return unicodedata.normalize("NFC", _str(value, "nfc"))
 
 
@@ -194,6 +196,8 @@ def decimal(places: int = 0) -> Unary:
 
 
 def to_str(value: Any) -> str:
+    if type(value) is str:
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str | int | float | Decimal):

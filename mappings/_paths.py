@@ -40,6 +40,12 @@ def compile_path(expression: str) -> Getter:
     return _many(tuple(keys))
 
 
+def single_field(expression: str) -> str | None:
+    """The key when `expression` is one plain field (`name`, `"a-b"`), else None."""
+    keys = _field_chain(dict(jmespath.compile(expression).parsed))
+    return keys[0] if keys is not None and len(keys) == 1 else None
+
+
 def _describe(exc: JMESPathError, expression: str) -> str:
     position = getattr(exc, "lex_position", None)
     message = getattr(exc, "msg", None) or str(exc).splitlines()[0]

@@ -55,7 +55,10 @@ class _LineLoader(yaml.SafeLoader):
                 ) from exc
             if key in data:  # equal values spelt differently (1 and 0x1) escape the node walk
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (first at line {data.lines[key]})", key_node.start_mark
+                    None,
+                    None,
+                    f"duplicate key {key!r} (first at line {data.lines[key]})",
+                    key_node.start_mark,
                 )
             data[key] = self.construct_object(value_node, deep=False)
             data.lines[key] = key_node.start_mark.line + 1

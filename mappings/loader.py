@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from mappings._paths import PathSyntaxError, compile_path
+from mappings._paths import PathSyntaxError, compile_path, single_field
 from mappings._yaml import Located, LocatedList, load_yaml, plain
 from mappings.codes import CodeTable, Unknown, read_code_table
 from mappings.errors import SpecError
@@ -311,7 +311,7 @@ class _Compiler:
             transforms, names = self.transforms(body, target)
             expression = body["from"]
             get = self.path(expression, body, "from", target)
-            rule = ValueRule(expression, get, transforms, names, **options)
+            rule = ValueRule(expression, get, transforms, names, single_field(expression), **options)
         if "when" in body:
             rule = WhenRule(self.path(body["when"], body, "when", target), rule)
         return rule

@@ -232,6 +232,8 @@ def _key_usage_allows_signing(_policy: object, _cert: x509.Certificate, usage: x
 _EE_POLICY = ExtensionPolicy.permit_all().may_be_present(
     x509.KeyUsage, Criticality.AGNOSTIC, _key_usage_allows_signing
 )
+
+
 def _is_ca(_policy: object, _cert: x509.Certificate, constraints: x509.BasicConstraints) -> None:
     if not constraints.ca:
         raise ValueError("BasicConstraints does not assert cA")

@@ -159,47 +159,59 @@ class Population:
         Raises:
             IndexError: index outside the population.
         """
-        core = self._core(index)
-        household, slot = divmod(index, HOUSEHOLD_SIZE)
-        head_index = household * HOUSEHOLD_SIZE
-        head = core if index == head_index else self._core(head_index)
-        father = mother = spouse = None
-        if slot >= 2:
-            father = _relative(head)
-            mother = self._relative(head_index + 1)
-        else:
-            spouse = self._relative(head_index + 1 - slot)
-        return replace(
-            core,
-            household_head=_relative(head),
-            father=father,
-            mother=mother,
-            spouse=spouse,
-        )
+        household = self._household(self._check(index) // HOUSEHOLD_SIZE)
+        return self._resolve(self._core(index, household), household)
 
     def find(self, personal_id: str) -> Citizen | None:
         """The citizen with this personal id, or ``None``; O(1)."""
-        index = self.index_of(personal_id)
-        return None if index is None else self.citizen(index)
+        index = self._decode(personal_id)
+        if index is None:
+            return None
+        household = self._household(index // HOUSEHOLD_SIZE)
+        core = self._core(index, household)
+        return self._resolve(core, household) if core.personal_id == personal_id else None
 
     def index_of(self, personal_id: str) -> int | None:
         """Decode a personal id to its index, or ``None`` when no citizen has that id."""
-        if len(personal_id) != 12 or not personal_id.isascii() or not personal_id.isdigit():
-            return None
-        index = (self._mul_inverse * (int(personal_id[6:]) - self._add)) % _SERIALS
-        if index >= self.size or self._core(index).personal_id != personal_id:
+        index = self._decode(personal_id)
+        if index is None or self.personal_id(index) != personal_id:
             return None
         return index
 
     def personal_id(self, index: int) -> str:
-        """The personal id of the citizen at ``index``."""
-        return self._core(index).personal_id
+        """The personal id of the citizen at ``index``.
+
+        Raises:
+            IndexError: index outside the population.
+        """
+        return self._core(index, self._household(self._check(index) // HOUSEHOLD_SIZE)).personal_id
+
+    def _check(self, index: int) -> int:
+        if not 0 <= index < self.size:
+            raise IndexError(f"citizen index {index} outside 0..{self.size - 1}")
+        return index
+
+    def _decode(self, personal_id: str) -> int | None:
+        if len(personal_id) != 12 or not personal_id.isascii() or not personal_id.isdigit():
+            return None
+        index = (self._mul_inverse * (int(personal_id[6:]) - self._add)) % _SERIALS
+        return index if index < self.size else None
+
+    def _resolve(self, core: Citizen, household: _Household) -> Citizen:
+        # One household is computed once per lookup and shared by every member resolved here.
+        head_index = core.index - core.index % HOUSEHOLD_SIZE
+        slot = core.index - head_index
+        head = core if slot == 0 else self._core(head_index, household)
+        father = mother = spouse = None
+        if slot >= 2:
+            father = _relative(head)
+            mother = _relative(self._core(head_index + 1, household))
+        elif head_index + 1 < self.size:
+            spouse = _relative(self._core(head_index + 1 - slot, household))
+        return replace(core, household_head=_relative(head), father=father, mother=mother, spouse=spouse)
 
     def _rng(self, kind: int, number: int) -> random.Random:
         return random.Random((self.seed << 22) | (kind << 20) | number)
-
-    def _relative(self, index: int) -> Relative | None:
-        return _relative(self._core(index)) if index < self.size else None
 
     def _household(self, number: int) -> _Household:
         rng = self._rng(_KIND_HOUSEHOLD, number)
@@ -224,11 +236,8 @@ class Population:
             household_id=f"{province}{(number * 7919 + self.seed) % 10**9:09d}",
         )
 
-    def _core(self, index: int) -> Citizen:
-        if not 0 <= index < self.size:
-            raise IndexError(f"citizen index {index} outside 0..{self.size - 1}")
-        number, slot = divmod(index, HOUSEHOLD_SIZE)
-        household = self._household(number)
+    def _core(self, index: int, household: _Household) -> Citizen:
+        slot = index % HOUSEHOLD_SIZE
         rng = self._rng(_KIND_PERSON, index)
         if slot == 0:
             sex, year, family_name, hometown = (

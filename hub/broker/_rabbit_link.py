@@ -106,7 +106,7 @@ class Link:
                 await supervisor
         connection, self.connection = self.connection, None
         self._up.clear()
-        if connection is not None and (connection.is_open or connection.is_opening):
+        if connection is not None and not (connection.is_closed or connection.is_closing):
             closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             connection.add_on_close_callback(lambda *_: closed.done() or closed.set_result(None))
             self._abort(connection)
@@ -195,6 +195,6 @@ class Link:
 
     @staticmethod
     def _abort(connection: AsyncioConnection) -> None:
-        if connection.is_open or connection.is_opening:
+        if not (connection.is_closed or connection.is_closing):
             with contextlib.suppress(pe.AMQPError):
                 connection.close()

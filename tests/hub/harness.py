@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from hub.registry import ConnectorRegistry
 from hub.runtime import Hub
 from hub.serving import AppServer
 from hub.settings import load_settings
@@ -98,9 +99,11 @@ class RunningHub:
 
 
 @contextlib.asynccontextmanager
-async def running_hub(config: dict[str, Any], *, workers: bool = True) -> AsyncIterator[RunningHub]:
+async def running_hub(
+    config: dict[str, Any], *, workers: bool = True, registry: ConnectorRegistry | None = None
+) -> AsyncIterator[RunningHub]:
     settings = load_settings(data=config, environ={})
-    hub = Hub.create(settings)
+    hub = Hub.create(settings, registry=registry)
     await hub.start()
     try:
         if workers:

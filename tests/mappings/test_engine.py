@@ -108,7 +108,16 @@ def test_apply_default_const_and_omitted_fields(compile_spec: Compile) -> None:
 
 @pytest.mark.parametrize(
     ("value", "emitted"),
-    [(None, False), (False, False), ("", False), ([], False), ({}, False), (0, True), ("x", True), ([0], True)],
+    [
+        (None, False),
+        (False, False),
+        ("", False),
+        ([], False),
+        ({}, False),
+        (0, True),
+        ("x", True),
+        ([0], True),
+    ],
 )
 def test_apply_when_follows_jmespath_truthiness(compile_spec: Compile, value: Any, emitted: bool) -> None:
     spec = compile_spec("mapping: w\nversion: 1\nfields:\n  A: {when: flag, const: 1}\n")
@@ -134,12 +143,16 @@ def test_apply_required_object_from_missing_source_fails(compile_spec: Compile) 
 
 def test_apply_each_takes_a_single_object_as_one_item(compile_spec: Compile) -> None:
     # Given an XML-derived source, where one repeated element is an object, not a list
-    spec = compile_spec("mapping: e\nversion: 1\nfields:\n  L:\n    each: items\n    fields:\n      N: {from: n}\n")
+    spec = compile_spec(
+        "mapping: e\nversion: 1\nfields:\n  L:\n    each: items\n    fields:\n      N: {from: n}\n"
+    )
     assert spec.apply({"items": {"n": 1}}) == {"L": [{"N": 1}]}
 
 
 def test_apply_each_over_a_scalar_fails_with_path(compile_spec: Compile) -> None:
-    spec = compile_spec("mapping: e\nversion: 1\nfields:\n  L:\n    each: items\n    fields:\n      N: {from: n}\n")
+    spec = compile_spec(
+        "mapping: e\nversion: 1\nfields:\n  L:\n    each: items\n    fields:\n      N: {from: n}\n"
+    )
     error = failure(spec, {"items": "oops"})
     assert error.path == "L" and "gives a str, not a list" in error.cause
 

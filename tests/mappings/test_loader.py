@@ -18,9 +18,13 @@ def refused(loader: SpecLoader, path: Path) -> SpecError:
     return info.value
 
 
-def test_loader_unknown_transform_names_file_line_and_field(loader: SpecLoader, write_spec: WriteSpec) -> None:
+def test_loader_unknown_transform_names_file_line_and_field(
+    loader: SpecLoader, write_spec: WriteSpec
+) -> None:
     # Given a rule whose second transform does not exist
-    path = write_spec(HEADER + "fields:\n  A: {from: a}\n  B:\n    from: b\n    transforms:\n      - trim\n      - shout\n")
+    path = write_spec(
+        HEADER + "fields:\n  A: {from: a}\n  B:\n    from: b\n    transforms:\n      - trim\n      - shout\n"
+    )
     # When it is loaded
     error = refused(loader, path)
     # Then the error names the file, the transform's line and the field
@@ -35,7 +39,9 @@ def test_loader_unknown_code_table_names_line_and_field(loader: SpecLoader, writ
     assert "unknown code table 'gender' (declared: none)" in str(error)
 
 
-def test_loader_jmespath_syntax_error_names_line_and_column(loader: SpecLoader, write_spec: WriteSpec) -> None:
+def test_loader_jmespath_syntax_error_names_line_and_column(
+    loader: SpecLoader, write_spec: WriteSpec
+) -> None:
     path = write_spec(HEADER + "fields:\n  L:\n    each: items\n    fields:\n      X: {from: 'a.['}\n")
     error = refused(loader, path)
     assert (error.line, error.field) == (7, "L[].X")
@@ -66,7 +72,10 @@ def test_loader_duplicate_target_field_names_both_lines(loader: SpecLoader, writ
 def test_loader_duplicate_target_field_inside_each_names_list_path(
     loader: SpecLoader, write_spec: WriteSpec
 ) -> None:
-    text = HEADER + "fields:\n  Fees:\n    each: fees\n    fields:\n      SoTien: {from: a}\n      SoTien: {from: b}\n"
+    text = (
+        HEADER
+        + "fields:\n  Fees:\n    each: fees\n    fields:\n      SoTien: {from: a}\n      SoTien: {from: b}\n"
+    )
     error = refused(loader, write_spec(text))
     assert (error.line, error.field) == (8, "Fees[].SoTien")
 
@@ -85,7 +94,9 @@ def test_loader_bad_transform_arguments_are_refused(loader: SpecLoader, write_sp
 
 
 def test_loader_unexpected_transform_argument_is_refused(loader: SpecLoader, write_spec: WriteSpec) -> None:
-    error = refused(loader, write_spec(HEADER + "fields:\n  A: {from: a, transforms: [{trim: {chars: x}}]}\n"))
+    error = refused(
+        loader, write_spec(HEADER + "fields:\n  A: {from: a, transforms: [{trim: {chars: x}}]}\n")
+    )
     assert "transform 'trim'" in str(error) and error.line == 4
 
 
@@ -140,7 +151,9 @@ def test_loader_malformed_spec_is_refused(
     assert message in str(error)
 
 
-def test_loader_missing_code_table_file_names_the_reference(loader: SpecLoader, write_spec: WriteSpec) -> None:
+def test_loader_missing_code_table_file_names_the_reference(
+    loader: SpecLoader, write_spec: WriteSpec
+) -> None:
     text = HEADER + "code_tables:\n  gender: {file: nowhere.csv}\nfields: {A: {from: a}}\n"
     error = refused(loader, write_spec(text))
     assert (error.line, error.field) == (4, "code_tables.gender")

@@ -1,9 +1,12 @@
 """Built-in transforms and the transform registry."""
 
+from datetime import datetime
 from importlib.metadata import EntryPoint
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mappings import ENTRY_POINT_GROUP, RegistryError, SpecLoader, TransformError, TransformRegistry
 
@@ -31,7 +34,9 @@ def run(name: str, value: Any, args: Any = None) -> Any:
         ("yyyy-MM-dd", "iso", "1996-05-01", "1996-05-01T00:00:00+07:00"),
     ],
 )
-def test_date_converts_between_formats_in_vietnam_time(source: str, to: str, value: str, expected: str) -> None:
+def test_date_converts_between_formats_in_vietnam_time(
+    source: str, to: str, value: str, expected: str
+) -> None:
     assert run("date", value, {"from": source, "to": to}) == expected
 
 
@@ -56,7 +61,9 @@ def test_date_invalid_input_raises_transform_error(source: str, value: Any) -> N
         run("date", value, {"from": source, "to": "iso"})
 
 
-@pytest.mark.parametrize(("args", "message"), [({"to": "nope"}, "unknown date format"), ({"tz": "Mars/Olympus"}, "time zone")])
+@pytest.mark.parametrize(
+    ("args", "message"), [({"to": "nope"}, "unknown date format"), ({"tz": "Mars/Olympus"}, "time zone")]
+)
 def test_date_bad_arguments_are_refused_at_bind(args: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         REGISTRY.bind("date", args)
@@ -96,7 +103,9 @@ def test_text_transforms() -> None:
         run("trim", 5)
 
 
-@pytest.mark.parametrize(("value", "expected"), [(50000, 50000), ("50000", 50000), ("50000.00", 50000), (8e3, 8000)])
+@pytest.mark.parametrize(
+    ("value", "expected"), [(50000, 50000), ("50000", 50000), ("50000.00", 50000), (8e3, 8000)]
+)
 def test_vnd_gives_whole_dong(value: Any, expected: int) -> None:
     assert run("vnd", value) == expected
 
@@ -143,14 +152,18 @@ def test_scalar_conversions(name: str, value: Any, expected: Any) -> None:
     assert run(name, value) == expected
 
 
-@pytest.mark.parametrize(("name", "value"), [("to_str", [1]), ("to_int", "4.2"), ("to_int", True), ("to_bool", 2)])
+@pytest.mark.parametrize(
+    ("name", "value"), [("to_str", [1]), ("to_int", "4.2"), ("to_int", True), ("to_bool", 2)]
+)
 def test_scalar_conversions_refuse_bad_input(name: str, value: Any) -> None:
     with pytest.raises(TransformError):
         run(name, value)
 
 
 def test_registry_refuses_a_duplicate_name_loudly() -> None:
-    with pytest.raises(RegistryError, match="transform 'trim' from my-plugin is already registered by builtin") as info:
+    with pytest.raises(
+        RegistryError, match="transform 'trim' from my-plugin is already registered by builtin"
+    ) as info:
         REGISTRY.with_functions({"trim": str.strip}, source="my-plugin")
     assert info.value.name == "trim"
 
@@ -201,3 +214,34 @@ def test_registry_bind_checks_plugin_arguments() -> None:
     registry = REGISTRY.with_entry_points([point])
     with pytest.raises(TypeError):
         registry.bind("shout", {"volume": 11})
+
+
+# After 1975 Vietnam's offset is a constant +07:00: every wall-clock time exists exactly once.
+MOMENTS = st.datetimes(min_value=datetime(1976, 1, 1), max_value=datetime(2100, 12, 31)).map(
+    lambda d: d.replace(microsecond=0)
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(moment=MOMENTS)
+def test_date_formats_round_trip_without_loss(moment: datetime) -> None:
+    # Given a wall-clock time written as yyyyMMddHHmmss
+    compact = f"{moment:%Y%m%d%H%M%S}"
+    # When it goes through ISO 8601 and the slash formats and back
+    iso = run("date", compact, {"from": "yyyyMMddHHmmss", "to": "iso"})
+    slashed = run("date", iso, {"from": "iso", "to": "yyyy/MM/dd HH:mm:ss"})
+    day_first = run("date", slashed, {"from": "yyyy/MM/dd HH:mm:ss", "to": "dd/MM/yyyy HH:mm:ss"})
+    # Then nothing is lost
+    assert iso.endswith("+07:00")
+    assert run("date", day_first, {"from": "dd/MM/yyyy HH:mm:ss", "to": "yyyyMMddHHmmss"}) == compact
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    words=st.lists(
+        st.text(alphabet=st.characters(categories=["L"]), min_size=1, max_size=6), min_size=1, max_size=6
+    )
+)
+def test_split_then_join_name_is_lossless(words: list[str]) -> None:
+    name = " ".join(words)
+    assert run("join_name", run("split_name", name)) == name

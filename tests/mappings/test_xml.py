@@ -53,7 +53,11 @@ TEMPLATE = XmlTemplate(
 
 
 def test_from_dict_builds_namespaced_xml_in_template_order() -> None:
-    data = {"NgayThangNamSinh": {"NgayThangNam": "19960501", "Nam": "1996"}, "SoDinhDanh": "001", "MaYeuCau": "r1"}
+    data = {
+        "NgayThangNamSinh": {"NgayThangNam": "19960501", "Nam": "1996"},
+        "SoDinhDanh": "001",
+        "MaYeuCau": "r1",
+    }
     xml = etree.tostring(from_dict(data, TEMPLATE), encoding="unicode")
     assert xml == (
         f'<dc:TraCuuThongTinCongDan xmlns:dc="{NS}"><dc:MaYeuCau>r1</dc:MaYeuCau>'

@@ -1,15 +1,18 @@
 """The population DB sandbox as a real uvicorn server on 127.0.0.1, and a connector pointed at it."""
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from xml.sax.saxutils import escape
 
 import pytest
 import uvicorn
 
 from connectors.population_db import PopulationDbConnector, PopulationDbSettings
+from connectors.population_db._soap import signature
 from connectors.population_db.sandbox import PopulationSandbox, create_app
 from hub.connector import ConnectorRequest
 from hub.identifiers import ServiceId
@@ -111,3 +114,48 @@ def soap_request(operation: str, body: bytes, *, message_id: str | None = None) 
         body=body,
         content_type="text/xml; charset=utf-8",
     )
+
+
+def auth_headers(
+    url: str,
+    *,
+    user: str = USER,
+    secret: str = SECRET,
+    api_key: str = API_KEY,
+    client: str = HUB_CLIENT,
+    timestamp_ms: int | None = None,
+) -> dict[str, str]:
+    """The national auth headers, computed the way the national system specifies them."""
+    timestamp = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
+    return {
+        "Content-Type": "text/xml; charset=utf-8",
+        "SOAPAction": '""',
+        "Timestamp": str(timestamp),
+        "ApiKey": api_key,
+        "X-Road-Client": client,
+        "Authorization": signature(url, user, timestamp, secret),
+    }
+
+
+def national_envelope(operation: str = "TraCuuThongTinCongDan", **fields: str | None) -> bytes:
+    """A national request envelope; ``None`` omits a field, ``NgayThangNamSinh`` takes inner XML."""
+    values: dict[str, str | None] = {
+        "MaYeuCau": uuid.uuid4().hex,
+        "MaDVC": "1.001001",
+        "MaTichHop": "037",
+        "MaCanBo": "001096001005",
+        "MaDonVi": "000.00.00.H40",
+        "TaiKhoan": USER,
+    }
+    values.update(fields)
+    parts = []
+    for name, value in values.items():
+        if value is None:
+            continue
+        inner = value if name == "NgayThangNamSinh" else escape(value)
+        parts.append(f"<dc:{name}>{inner}</dc:{name}>")
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:dc="http://dancuquocgia.bca">'
+        f"<soap:Header/><soap:Body><dc:{operation}>{''.join(parts)}</dc:{operation}></soap:Body></soap:Envelope>"
+    ).encode()

@@ -27,6 +27,11 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
+# `python bench/business_direct.py` puts bench/ first on sys.path, where bench/mappings.py would
+# shadow the mappings package: drop it.
+if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+    del sys.path[0]
+
 from connectors.business_registry import BusinessRegistryConnector
 from connectors.business_registry.data import Registry
 from connectors.business_registry.sandbox import SANDBOX_CREDENTIALS, encode_credentials
@@ -63,7 +68,9 @@ def _start_sandbox(port: int, latency_ms: float) -> subprocess.Popen[bytes]:
     raise RuntimeError("the sandbox did not start within 30 s")
 
 
-async def _run(seconds: float, tasks: int, one: Callable[[int, str], Awaitable[None]], codes: list[str]) -> float:
+async def _run(
+    seconds: float, tasks: int, one: Callable[[int, str], Awaitable[None]], codes: list[str]
+) -> float:
     """Calls per second of ``tasks`` concurrent loops of ``one(task, code)`` for ``seconds``."""
     done = 0
     stop = time.monotonic() + seconds
@@ -127,7 +134,9 @@ def _connector_call(
     async def one(task: int, code: str) -> None:
         body = json.dumps({"enterprise_code": code}).encode()
         await connector.call(
-            ConnectorRequest("enterprise-lookup", SERVICE, "VN/GOV/000.00.00.H40/one-stop", "bench", body=body)
+            ConnectorRequest(
+                "enterprise-lookup", SERVICE, "VN/GOV/000.00.00.H40/one-stop", "bench", body=body
+            )
         )
 
     async def close() -> None:
@@ -144,7 +153,9 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--latency-ms", type=float, default=0.0)
-    parser.add_argument("--redis-url", default=os.environ.get("LGSP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("LGSP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    )
     args = parser.parse_args()
     registry = Registry(SEED, SIZE)
     codes = [registry.code_of(i) for i in range(0, SIZE, SIZE // CODES)][:CODES]

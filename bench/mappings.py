@@ -101,48 +101,49 @@ def handwritten(
         d = d.replace(tzinfo=ZONE) if d.tzinfo is None else d.astimezone(ZONE)
         return f"{d.year:04d}{d.month:02d}{d.day:02d}{d.hour:02d}{d.minute:02d}{d.second:02d}"
 
-    def need(value: Any, path: str) -> Any:
+    # Paths are formatted only on failure, as the engine does.
+    def need(value: Any, field: str, index: int | None = None) -> Any:
         if value is None:
-            raise ValueError(f"{path}: required field is missing")
+            raise ValueError(f"{field}[{index}]: required field is missing")
         return value
 
-    def code(table: dict[str, Any], value: Any, path: str) -> Any:
+    def code(table: dict[str, Any], value: Any, field: str, index: int | None = None) -> Any:
         try:
             return table[value]
         except KeyError:
-            raise ValueError(f"{path}: unknown code {value!r}") from None
+            raise ValueError(f"{field}[{index}]: unknown code {value!r}") from None
 
     def fee(item: dict[str, Any], i: int) -> dict[str, Any]:
-        out = {"TenPhiLePhi": nfc(need(item.get("name"), f"DanhSachLePhi[{i}].TenPhiLePhi"))}
+        out = {"TenPhiLePhi": nfc(need(item.get("name"), "DanhSachLePhi.TenPhiLePhi", i))}
         if item.get("code") is not None:
             out["MaPhiLePhi"] = item["code"]
         if item.get("collection") is not None:
-            out["HinhThucThu"] = code(collections, item["collection"], f"DanhSachLePhi[{i}].HinhThucThu")
-        amount = need(item.get("amount"), f"DanhSachLePhi[{i}].Gia")
+            out["HinhThucThu"] = code(collections, item["collection"], "DanhSachLePhi.HinhThucThu", i)
+        amount = need(item.get("amount"), "DanhSachLePhi.Gia", i)
         out["Gia"] = amount if type(amount) is int else int(amount)
-        out["LoaiPhiLePhi"] = code(fee_types, need(item.get("type"), "LoaiPhiLePhi"), f"DanhSachLePhi[{i}]")
+        out["LoaiPhiLePhi"] = code(fee_types, need(item.get("type"), "LoaiPhiLePhi", i), "LoaiPhiLePhi", i)
         return out
 
     def attachment(item: dict[str, Any], i: int) -> dict[str, Any]:
         out = {
-            "TepDinhKemId": str(need(item.get("id"), f"TaiLieuNop[{i}].TepDinhKemId")),
-            "TenTepDinhKem": nfc(need(item.get("name"), f"TaiLieuNop[{i}].TenTepDinhKem")),
+            "TepDinhKemId": str(need(item.get("id"), "TaiLieuNop.TepDinhKemId", i)),
+            "TenTepDinhKem": nfc(need(item.get("name"), "TaiLieuNop.TenTepDinhKem", i)),
         }
         deleted = item.get("deleted")
         out["IsDeleted"] = False if deleted is None else bool(deleted)
         if item.get("component_code") is not None:
             out["MaThanhPhanHoSo"] = item["component_code"]
-        out["DuongDanTaiTepTin"] = need(item.get("url"), f"TaiLieuNop[{i}].DuongDanTaiTepTin")
+        out["DuongDanTaiTepTin"] = need(item.get("url"), "TaiLieuNop.DuongDanTaiTepTin", i)
         return out
 
     def result(item: dict[str, Any], i: int) -> dict[str, Any]:
         out = {
-            "GiayToId": str(need(item.get("id"), f"DanhSachGiayToKetQua[{i}].GiayToId")),
-            "TenGiayTo": nfc(need(item.get("name"), f"DanhSachGiayToKetQua[{i}].TenGiayTo")),
+            "GiayToId": str(need(item.get("id"), "DanhSachGiayToKetQua.GiayToId", i)),
+            "TenGiayTo": nfc(need(item.get("name"), "DanhSachGiayToKetQua.TenGiayTo", i)),
         }
         if item.get("component_code") is not None:
             out["MaThanhPhanHoSo"] = item["component_code"]
-        out["DuongDanTepTinKetQua"] = need(item.get("url"), f"DanhSachGiayToKetQua[{i}].DuongDanTepTinKetQua")
+        out["DuongDanTepTinKetQua"] = need(item.get("url"), "DanhSachGiayToKetQua.DuongDanTepTinKetQua", i)
         return out
 
     def apply(d: dict[str, Any]) -> dict[str, Any]:

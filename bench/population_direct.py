@@ -138,7 +138,10 @@ async def main() -> None:
             ("zeep request build (+ serialize)", _rate(args.seconds, build)),
             ("response parse (safe + zeep + mapping)", _rate(args.seconds, parse)),
             ("connector calls, sequential", await _arate(args.seconds, 1, call)),
-            (f"connector calls, {args.in_flight} in flight", await _arate(args.seconds, args.in_flight, call)),
+            (
+                f"connector calls, {args.in_flight} in flight",
+                await _arate(args.seconds, args.in_flight, call),
+            ),
         ]
         await connector.close()
     finally:

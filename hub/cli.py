@@ -188,6 +188,7 @@ def serve(
         try:
             if in_process:
                 await hub.start_workers()
+            await hub.start_extensions(workers=in_process)
             server = AppServer(
                 hub.gateway_app(),
                 host=host or settings.gateway.host,
@@ -227,6 +228,7 @@ def worker(
         await hub.start()
         try:
             started = await hub.start_workers(connector or None, count=count)
+            await hub.start_extensions(workers=True)
             console.print(f"worker serving {', '.join(started[0].instances) if started else 'nothing'}")
             await _until_signalled()
         finally:

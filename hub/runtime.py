@@ -6,13 +6,15 @@ gateway are started on request so the same object serves `lgsp serve`, `lgsp wor
 """
 
 import asyncio
+import importlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from hub.broker import Broker, create_broker
 from hub.connector import ConnectorContext
 from hub.errors import BrokerConnectionError
+from hub.extension import Extension
 from hub.identifiers import ServiceId
 from hub.metrics import HubMetrics
 from hub.registry import ConnectorRegistry, bind_services
@@ -27,6 +29,26 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAINTENANCE_FLAG = "maintenance"
+
+
+def extension_factories(settings: Settings) -> list[Callable[["Hub"], Extension]]:
+    """The hub-core extensions this configuration enables, in start order."""
+    factories: list[Callable[[Hub], Extension]] = []
+    for module, attribute in _EXTENSIONS:
+        try:
+            factory = getattr(importlib.import_module(module), attribute)
+        except (ImportError, AttributeError):
+            continue  # an extension still being built is simply absent
+        if factory.enabled(settings):
+            factories.append(factory)
+    return factories
+
+
+# (module, class) of each hub-core extension; each class has `enabled(settings) -> bool`.
+_EXTENSIONS: tuple[tuple[str, str], ...] = (
+    ("hub.soap_face.extension", "SoapFace"),
+    ("hub.edocs.extension", "EdocsExtension"),
+)
 
 
 class Hub:
@@ -50,7 +72,9 @@ class Hub:
         self.services: dict[ServiceId, ServiceSettings] = settings.service_ids()
         self.service_set = frozenset(self.services)
         self.workers: list[Worker] = []
+        self.extensions: list[Extension] = [factory(self) for factory in extension_factories(settings)]
         self._started = False
+        self._extensions_started: list[Extension] = []
 
     @classmethod
     def create(cls, settings: Settings, *, registry: ConnectorRegistry | None = None) -> "Hub":
@@ -69,9 +93,18 @@ class Hub:
         await asyncio.wait_for(self.broker.connect(), self.settings.broker.connect_timeout + 1)
         if migrate:
             await self.store.migrate()
-        await self.broker.declare(request_topology(self.settings))
+        topology = request_topology(self.settings)
+        for extension in self.extensions:
+            topology = topology.merge(extension.topology())
+        await self.broker.declare(topology)
         self.exchange_log.start()
         self._started = True
+
+    async def start_extensions(self, *, workers: bool) -> None:
+        """Start every extension's background work (consumers only when `workers`)."""
+        for extension in self.extensions:
+            await extension.start(workers=workers)
+            self._extensions_started.append(extension)
 
     def context_for(self, instance: str) -> ConnectorContext:
         """The collaborators handed to a connector instance (overridden by deployments that add some)."""
@@ -112,6 +145,9 @@ class Hub:
 
     async def stop(self, *, timeout: float = 30.0) -> None:
         """Stop workers gracefully (in-flight work finishes), flush logs, close broker and store."""
+        for extension in reversed(self._extensions_started):
+            await extension.stop()
+        self._extensions_started.clear()
         for worker in self.workers:
             await worker.stop(timeout)
         self.workers.clear()

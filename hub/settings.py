@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from hub.edocs.settings import EdocsSettings
 from hub.errors import ConfigError, IdentifierError
 from hub.identifiers import ServiceId, parse_client
 
@@ -156,6 +157,7 @@ class Settings(_Strict):
     connectors: Mapping[str, ConnectorInstance] = Field(default_factory=dict)
     services: Mapping[str, ServiceSettings] = Field(default_factory=dict)
     acl: tuple[AclEntry, ...] = ()
+    edocs: EdocsSettings = EdocsSettings()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator("members")

@@ -44,8 +44,11 @@ class _LineLoader(yaml.SafeLoader):
     def construct_located(self, node: yaml.MappingNode) -> Any:
         data = Located(line=node.start_mark.line + 1)
         yield data
-        self.flatten_mapping(node)
-        for key_node, value_node in node.value:
+        own = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")
+        self.flatten_mapping(node)  # puts the pairs of `<<: *anchor` merges first
+        merged = len(node.value) - own
+        own_keys: set[Any] = set()
+        for index, (key_node, value_node) in enumerate(node.value):
             key = self.construct_object(key_node, deep=False)
             try:
                 hash(key)
@@ -53,7 +56,8 @@ class _LineLoader(yaml.SafeLoader):
                 raise yaml.constructor.ConstructorError(
                     None, None, "found an unhashable key", key_node.start_mark
                 ) from exc
-            if key in data:  # equal values spelt differently (1 and 0x1) escape the node walk
+            # A key may override a merged one; equal keys spelt differently (1, 0x1) escape the node walk.
+            if key in own_keys:
                 raise yaml.constructor.ConstructorError(
                     None,
                     None,
@@ -62,6 +66,8 @@ class _LineLoader(yaml.SafeLoader):
                 )
             data[key] = self.construct_object(value_node, deep=False)
             data.lines[key] = key_node.start_mark.line + 1
+            if index >= merged:
+                own_keys.add(key)
 
     def construct_located_list(self, node: yaml.SequenceNode) -> Any:
         data = LocatedList(line=node.start_mark.line + 1)

@@ -26,6 +26,18 @@ _SHIPPED_NAME = re.compile(r"^[a-z0-9_]+(/[a-z0-9_]+)*$")
 _NOT_SPEC_DIRS = frozenset({"code_tables", "examples"})
 
 
+_Stamp = tuple[int, int]
+
+
+def _stamp(path: Path) -> _Stamp:
+    stat = path.stat()
+    return stat.st_mtime_ns, stat.st_size
+
+
+def _stamps(file: Path, spec: Spec) -> tuple[_Stamp, ...]:
+    return (_stamp(file), *(_stamp(Path(t.file)) for t in spec.code_tables.values()))
+
+
 class SpecLoader:
     """Loads and compiles spec files with one transform registry; caches by path and modification.
 
@@ -36,27 +48,28 @@ class SpecLoader:
 
     def __init__(self, registry: TransformRegistry | None = None) -> None:
         self.registry = registry if registry is not None else TransformRegistry.default()
-        self._specs: dict[tuple[str, int, int], Spec] = {}
+        self._specs: dict[Path, tuple[tuple[_Stamp, ...], Spec]] = {}
         self._tables: dict[tuple[Any, ...], dict[str, Any]] = {}
 
     def load(self, path: str | Path) -> Spec:
-        """The compiled spec in `path`, compiled on first use and again only when the file changes.
+        """The compiled spec in `path`, compiled on first use and again when it or a code table changes.
 
         Raises:
             SpecError: the spec or a code table it names is invalid (names the file, line and field).
         """
         file = Path(path).resolve()
+        cached = self._specs.get(file)
         try:
-            stat = file.stat()
-            key = (str(file), stat.st_mtime_ns, stat.st_size)
-            cached = self._specs.get(key)
-            if cached is not None:
-                return cached
+            if cached is not None and cached[0] == _stamps(file, cached[1]):
+                return cached[1]
             text = file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise SpecError(f"cannot read spec: {exc}", file=str(path)) from exc
         spec = self.compile(text, file=str(path), base=file.parent)
-        self._specs[key] = spec
+        try:
+            self._specs[file] = (_stamps(file, spec), spec)
+        except OSError as exc:
+            raise SpecError(f"a file changed while loading: {exc}", file=str(path)) from exc
         return spec
 
     def compile(self, text: str, *, file: str = "<string>", base: Path | None = None) -> Spec:

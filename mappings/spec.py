@@ -29,7 +29,7 @@ class _Fail(Exception):
     def __init__(self, cause: str, exc: BaseException | None = None) -> None:
         self.cause = cause
         self.exc = exc
-        self.segments: list[str] = []
+        self.segments: list[str | int] = []  # innermost first: field names and list indexes
 
 
 class Rule:
@@ -186,7 +186,7 @@ class EachRule(Rule):
             try:
                 out.append(build(item))
             except _Fail as fail:
-                fail.segments.append(f"[{index}]")
+                fail.segments.append(index)
                 raise
         return out
 
@@ -237,6 +237,7 @@ class Spec:
             return self.root.build(document)
         except _Fail as fail:
             path = "".join(
-                s if s.startswith("[") or i == 0 else f".{s}" for i, s in enumerate(reversed(fail.segments))
+                f"[{s}]" if isinstance(s, int) else (f".{s}" if i else s)
+                for i, s in enumerate(reversed(fail.segments))
             )
             raise MappingError(path=path, cause=fail.cause, spec=self.name) from fail.exc

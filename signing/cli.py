@@ -25,7 +25,7 @@ app.add_typer(pki_app, name="pki")
 
 
 def _fail(message: str) -> None:
-    typer.echo(message, err=True)
+    typer.echo(message)
     raise typer.Exit(1)
 
 

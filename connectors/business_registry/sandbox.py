@@ -77,7 +77,10 @@ class FaultSettings(BaseModel):
 
 @dataclass
 class SandboxState:
-    """Counters and live fault knobs of one sandbox; tests read and change them directly."""
+    """Counters and live fault knobs of one sandbox; tests read and change them directly.
+
+    ``served_at`` holds the arrival time (epoch seconds) of every request answered with success.
+    """
 
     latency_ms: float
     latency_jitter_ms: float
@@ -210,6 +213,7 @@ class _Platform:
 
     async def handle(self, request: Request, endpoint: str) -> Response:
         state = self.state
+        arrived = time.time()
         state.requests += 1
         state.by_endpoint[endpoint] += 1
         try:
@@ -229,7 +233,7 @@ class _Platform:
                 headers=failure.headers,
             )
         state.by_outcome[200] += 1
-        state.served_at.append(time.time())
+        state.served_at.append(arrived)
         return JSONResponse(envelope(200, "SUCCESS", "Thành công", result))
 
     async def _delay(self) -> None:

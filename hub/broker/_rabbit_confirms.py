@@ -92,7 +92,9 @@ class ConfirmTracker:
                         )
                     )
                 return
-        log.warning("returned message to %r/%r matched no publish in flight", method.exchange, method.routing_key)
+        log.warning(
+            "returned message to %r/%r matched no publish in flight", method.exchange, method.routing_key
+        )
 
     def fail_all(self, reason: BrokerError) -> None:
         """The channel is gone: every publish still in flight fails with BrokerConnectionError."""

@@ -150,7 +150,12 @@ class RabbitConsumer(Consumer):
             return
         _, pending = await asyncio.wait(set(self._tasks), timeout=self._grace)
         if pending:
-            log.warning("%d handler(s) on %r still running after %g s; cancelling", len(pending), self.queue, self._grace)
+            log.warning(
+                "%d handler(s) on %r still running after %g s; cancelling",
+                len(pending),
+                self.queue,
+                self._grace,
+            )
             for task in pending:
                 task.cancel()
             await asyncio.wait(pending)

@@ -36,11 +36,10 @@ def translate(exc: BaseException | None, context: str = "") -> BrokerError:
     """The hub error for a pika exception (or for None: a closed connection), cause attached."""
     if isinstance(exc, BrokerError):
         return exc
-    for foreign, ours, text in _TABLE:
-        if isinstance(exc, foreign):
-            break
-    else:
-        ours, text = BrokerConnectionError, "the RabbitMQ connection is unusable"
+    ours, text = next(
+        ((kind, text) for foreign, kind, text in _TABLE if isinstance(exc, foreign)),
+        (BrokerConnectionError, "the RabbitMQ connection is unusable"),
+    )
     detail = _detail(exc)
     message = f"{context}: {text}" if context else text
     error = ours(f"{message} ({detail})" if detail else message)

@@ -18,6 +18,7 @@ import pika
 import pika.exceptions as pe
 from pika.adapters.asyncio_connection import AsyncioConnection
 
+from hub.broker._rabbit_connection import CoalescingConnection
 from hub.broker._rabbit_errors import pika_errors, translate
 from hub.errors import BrokerConnectionError, BrokerError
 
@@ -107,12 +108,12 @@ class Link:
         connection, self.connection = self.connection, None
         self._up.clear()
         if connection is not None and not (connection.is_closed or connection.is_closing):
-            closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            connection.add_on_close_callback(lambda *_: closed.done() or closed.set_result(None))
+            closed = asyncio.Event()
+            connection.add_on_close_callback(lambda *_: closed.set())
             self._abort(connection)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._connect_timeout):
-                    await closed
+                    await closed.wait()
 
     async def _supervise(self, lost: "asyncio.Future[BrokerError]") -> None:
         while True:
@@ -173,7 +174,7 @@ class Link:
                 lost.set_result(translate(exc, "RabbitMQ connection"))
 
         with pika_errors("connecting to RabbitMQ"):
-            connection = AsyncioConnection(
+            connection = CoalescingConnection(
                 self._parameters,
                 on_open_callback=on_open,
                 on_open_error_callback=on_open_error,

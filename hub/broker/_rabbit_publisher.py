@@ -97,6 +97,8 @@ class PublisherChannel:
         replies, self._replies = self._replies, {}
         for future in replies.values():
             if not future.done():
-                error = BrokerConnectionError("the connection dropped before the reply arrived; it may be retried")
+                error = BrokerConnectionError(
+                    "the connection dropped before the reply arrived; it may be retried"
+                )
                 error.__cause__ = reason
                 future.set_exception(error)

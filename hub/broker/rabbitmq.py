@@ -91,7 +91,9 @@ class RabbitBroker(Broker):
         connection_name: str = "lgsp-hub",
     ) -> None:
         if not reconnect_delays or min(reconnect_delays) < 0:
-            raise ConfigError("reconnect_delays: give at least one delay, none negative", key="reconnect_delays")
+            raise ConfigError(
+                "reconnect_delays: give at least one delay, none negative", key="reconnect_delays"
+            )
         try:
             parameters = pika.URLParameters(url)
             parameters.heartbeat = heartbeat
@@ -203,7 +205,9 @@ class RabbitBroker(Broker):
             return publisher
         return await self._publisher.get(await self._connection())
 
-    async def publish(self, exchange: str, routing_key: str, message: Message, *, mandatory: bool = True) -> None:
+    async def publish(
+        self, exchange: str, routing_key: str, message: Message, *, mandatory: bool = True
+    ) -> None:
         publisher = await self._publisher_channel(exchange)
         await publisher.publish(exchange, routing_key, to_properties(message), message.body, mandatory)
 
@@ -231,7 +235,11 @@ class RabbitBroker(Broker):
     async def reply(self, delivery: Delivery, message: Message) -> None:
         reply_to = delivery.message.reply_to
         if not reply_to:
-            log.warning("message %r from %r asked for no reply; reply dropped", delivery.message.message_id, delivery.queue)
+            log.warning(
+                "message %r from %r asked for no reply; reply dropped",
+                delivery.message.message_id,
+                delivery.queue,
+            )
             return
         properties = to_properties(message, correlation_id=delivery.message.correlation_id)
         publisher = await self._publisher_channel("")

@@ -68,6 +68,7 @@ async def run_demo(console: Console, *, broker_url: str | None = None, store_url
         await hub.start()
         try:
             await hub.start_workers()
+            await hub.start_extensions(workers=True)
             gateway = await AppServer(hub.gateway_app()).start()
             console.print(
                 f"lgsp demo: gateway {gateway.url}, broker {settings.broker.url.split('@')[-1]}, store {store.split('@')[-1]}"

@@ -7,8 +7,6 @@ service's connector queue → the worker's reply, with ``X-Road-Id``, ``X-Road-R
 disposition table gives.
 """
 
-import base64
-import hashlib
 import logging
 import os
 import socket
@@ -20,7 +18,6 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from hub.codec import envelope_to_message, message_to_reply
 from hub.dispositions import (
     ACCESS_DENIED,
     MAINTENANCE,
@@ -35,6 +32,7 @@ from hub.dispositions import (
 from hub.envelope import Envelope, new_id, utcnow
 from hub.errors import BrokerError, EnvelopeError, IdentifierError
 from hub.gateway.auth import AuthError, Caller, authenticate_api_key, authorize
+from hub.gateway.common import HUB_HEADERS, TooLarge, dispatch, read_body, request_hash
 from hub.http import end_to_end
 from hub.identifiers import encode_header, resolve_service, split_rest_path
 from hub.registry import operation_for
@@ -45,25 +43,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_HOP = f"gateway:{socket.gethostname()}:{os.getpid()}"
-# Headers that authenticate the client to the hub never travel further.
-_HUB_HEADERS = frozenset(
-    {
-        "x-api-key",
-        "x-road-client",
-        "x-road-id",
-        "x-road-userid",
-        "x-road-signature",
-        "x-systemid",
-        "x-secretkey",
-        "cookie",
-    }
-)
 _METADATA = {"listMethods", "allowedMethods"}
 
-
-class _TooLarge(Exception):
-    pass
+_HOP = f"gateway:{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass(slots=True)
@@ -82,33 +64,11 @@ class _Attempt:
     response_bytes: int = 0
 
 
-def _request_hash(method: str, path: str, client: str, message_id: str, body: bytes) -> str:
-    """base64(SHA-512(SHA-512(request line + X-Road headers) + SHA-512(body))), as X-Road's request hash."""
-    head = f"{method} {path}\nx-road-client: {client}\nx-road-id: {message_id}\n".encode()
-    digest = hashlib.sha512(hashlib.sha512(head).digest() + hashlib.sha512(body).digest()).digest()
-    return base64.b64encode(digest).decode()
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _TooLarge(f"the body is {declared} bytes; the limit is {limit}")
-    chunks = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _TooLarge(f"the body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def create_app(hub: "Hub") -> FastAPI:
     """Build the gateway ASGI app for a started Hub."""
     settings = hub.settings
     metrics = hub.metrics
     app = FastAPI(title="lgsp-hub gateway", version="0.1.0", docs_url=None, redoc_url=None, openapi_url=None)
-    exchange = settings.broker.request_exchange
     timeout = settings.gateway.request_timeout
     limit = settings.gateway.max_body_bytes
 
@@ -227,8 +187,8 @@ def create_app(hub: "Hub") -> FastAPI:
             return auth_failure(exc, label)
         attempt.client = str(caller.client)
         try:
-            body = await _read_body(request, limit)
-        except _TooLarge as exc:
+            body = await read_body(request, limit)
+        except TooLarge as exc:
             return error(TOO_LARGE, str(exc), service=label)
         attempt.request_bytes = len(body)
         if len(attempt.message_id) > 128:
@@ -243,7 +203,7 @@ def create_app(hub: "Hub") -> FastAPI:
             method=request.method,
             path=sub_path,
             query=tuple(request.query_params.multi_items()),
-            headers=end_to_end(headers, drop=_HUB_HEADERS),
+            headers=end_to_end(headers, drop=HUB_HEADERS),
             user_id=headers.get("x-road-userid"),
             created_at=attempt.received_at,
             deadline=attempt.received_at + timedelta(seconds=timeout),
@@ -254,17 +214,13 @@ def create_app(hub: "Hub") -> FastAPI:
             "X-Road-Request-Id": attempt.request_id,
             "X-Road-Client": encode_header(caller.client),
             "X-Road-Service": encode_header(service),
-            "X-Road-Request-Hash": _request_hash(
+            "X-Road-Request-Hash": request_hash(
                 request.method, request.url.path, attempt.client, attempt.message_id, body
             ),
         }
         metrics.in_flight.inc()
         try:
-            reply = message_to_reply(
-                await hub.broker.request(
-                    exchange, service.routing_key, envelope_to_message(envelope), timeout=timeout
-                )
-            )
+            reply = await dispatch(hub, envelope, timeout=timeout)
         except (BrokerError, EnvelopeError) as exc:
             log.warning("request %s to %s failed at the broker: %s", attempt.message_id, label, exc)
             return error(disposition_for(exc), str(exc), service=label, headers=x_road)
@@ -279,6 +235,9 @@ def create_app(hub: "Hub") -> FastAPI:
             reply.body, status_code=reply.status, media_type=reply.content_type, headers=out_headers
         )
 
+    for extension in hub.extensions:
+        for router in extension.routers():
+            app.include_router(router)
     return app
 
 

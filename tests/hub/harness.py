@@ -43,7 +43,13 @@ class Backend:
     async def _handle(self, request: Request) -> Response:
         body = await request.body()
         self.calls.append(
-            {"method": request.method, "path": request.url.path, "query": str(request.query_params), "headers": dict(request.headers), "body": body}
+            {
+                "method": request.method,
+                "path": request.url.path,
+                "query": str(request.query_params),
+                "headers": dict(request.headers),
+                "body": body,
+            }
         )
         if self.delay:
             await asyncio.sleep(self.delay)
@@ -53,7 +59,12 @@ class Backend:
         if request.url.path.startswith("/missing"):
             return JSONResponse({"error": "no such record"}, status_code=404)
         return JSONResponse(
-            {"path": request.url.path, "size": len(body), "method": request.method, "query": dict(request.query_params)},
+            {
+                "path": request.url.path,
+                "size": len(body),
+                "method": request.method,
+                "query": dict(request.query_params),
+            },
             headers={"X-Backend": "yes", "Connection": "keep-alive"},
         )
 
@@ -69,8 +80,16 @@ def hub_config(backend_url: str, *, broker_url: str, store_url: str, **overrides
         "gateway": {"request_timeout": 3.0, "max_body_bytes": 64 * 1024},
         "members": {CLIENT: {"api_keys": [KEY]}, OTHER_CLIENT: {"api_keys": [OTHER_KEY]}},
         "connectors": {
-            "backend": {"type": "rest", "settings": {"base_url": backend_url, "read_timeout": 1.0}, "retry": {"attempts": 2, "backoff": 0.05}},
-            "down": {"type": "rest", "settings": {"base_url": "http://127.0.0.1:9", "connect_timeout": 0.5}, "retry": {"attempts": 2, "backoff": 0.05}},
+            "backend": {
+                "type": "rest",
+                "settings": {"base_url": backend_url, "read_timeout": 1.0},
+                "retry": {"attempts": 2, "backoff": 0.05},
+            },
+            "down": {
+                "type": "rest",
+                "settings": {"base_url": "http://127.0.0.1:9", "connect_timeout": 0.5},
+                "retry": {"attempts": 2, "backoff": 0.05},
+            },
         },
         "services": {
             f"{PROVIDER}/echo/v1": {"connector": "backend", "description": "echo"},
@@ -79,7 +98,10 @@ def hub_config(backend_url: str, *, broker_url: str, store_url: str, **overrides
             f"{PROVIDER}/private/v1": {"connector": "backend"},
         },
         "acl": [
-            {"client": CLIENT, "services": [f"{PROVIDER}/echo/v1", f"{PROVIDER}/plain", f"{PROVIDER}/down/v1"]},
+            {
+                "client": CLIENT,
+                "services": [f"{PROVIDER}/echo/v1", f"{PROVIDER}/plain", f"{PROVIDER}/down/v1"],
+            },
             {"client": OTHER_CLIENT, "services": [f"{PROVIDER}/private/v1"]},
         ],
     }
@@ -108,6 +130,7 @@ async def running_hub(
     try:
         if workers:
             await hub.start_workers()
+        await hub.start_extensions(workers=workers)
         gateway = await AppServer(hub.gateway_app()).start()
         try:
             async with httpx.AsyncClient(base_url=gateway.url, timeout=15) as http:

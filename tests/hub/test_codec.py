@@ -41,7 +41,14 @@ def test_envelope_round_trips_through_an_amqp_message() -> None:
 
 
 def test_reply_round_trips_including_error_type() -> None:
-    reply = Reply(message_id="m-1", status=504, body=b"{}", headers={"x-a": "b"}, error_type="Server.ServerProxy.BackendTimeout", trace=("w",))
+    reply = Reply(
+        message_id="m-1",
+        status=504,
+        body=b"{}",
+        headers={"x-a": "b"},
+        error_type="Server.ServerProxy.BackendTimeout",
+        trace=("w",),
+    )
     assert message_to_reply(reply_to_message(reply)) == reply
 
 
@@ -50,7 +57,10 @@ def test_reply_round_trips_including_error_type() -> None:
     [
         (lambda m: replace(m, message_id=None), "message_id"),
         (lambda m: m.with_headers(**{"lgsp-service": "VN/GOV"}), "lgsp-service"),
-        (lambda m: replace(m, headers={k: v for k, v in m.headers.items() if k != "lgsp-client"}), "lgsp-client"),
+        (
+            lambda m: replace(m, headers={k: v for k, v in m.headers.items() if k != "lgsp-client"}),
+            "lgsp-client",
+        ),
         (lambda m: m.with_headers(**{"lgsp-created-at": "yesterday"}), "lgsp-created-at"),
         (lambda m: m.with_headers(**{"lgsp-http-headers": "not a table"}), "lgsp-http-headers"),
     ],

@@ -6,7 +6,16 @@ import json
 
 import pytest
 
-from tests.hub.harness import CLIENT, KEY, OTHER_CLIENT, OTHER_KEY, PROVIDER, hub_config, running_backend, running_hub
+from tests.hub.harness import (
+    CLIENT,
+    KEY,
+    OTHER_CLIENT,
+    OTHER_KEY,
+    PROVIDER,
+    hub_config,
+    running_backend,
+    running_hub,
+)
 
 ECHO = f"/r1/{PROVIDER}/echo/v1"
 
@@ -18,12 +27,21 @@ def error_type(response) -> str:  # type: ignore[no-untyped-def]
     return str(body["type"])
 
 
-async def test_gateway_round_trip_and_every_error_type_on_each_broker_and_store(broker_url: str, store_url: str) -> None:
+async def test_gateway_round_trip_and_every_error_type_on_each_broker_and_store(
+    broker_url: str, store_url: str
+) -> None:
     # Given a hub on this broker and store, in front of a real backend
-    async with running_backend() as backend, running_hub(hub_config(backend.url, broker_url=broker_url, store_url=store_url)) as running:
+    async with (
+        running_backend() as backend,
+        running_hub(hub_config(backend.url, broker_url=broker_url, store_url=store_url)) as running,
+    ):
         http = running.http
         # When a member calls an allowed service
-        response = await http.post(f"{ECHO}/a/b?x=1&x=2", content=b"k" * 1024, headers=running.headers(**{"X-Road-Id": "msg-1", "X-Trace": "t1"}))
+        response = await http.post(
+            f"{ECHO}/a/b?x=1&x=2",
+            content=b"k" * 1024,
+            headers=running.headers(**{"X-Road-Id": "msg-1", "X-Trace": "t1"}),
+        )
         # Then the backend saw the request and the client gets its answer with the X-Road headers
         assert response.status_code == 200, response.text
         assert response.json() == {"path": "/a/b", "size": 1024, "method": "POST", "query": {"x": "2"}}
@@ -39,7 +57,10 @@ async def test_gateway_round_trip_and_every_error_type_on_each_broker_and_store(
         assert "x-api-key" not in seen["headers"], "the hub's credentials must not reach the backend"
 
         # And every error type has its status
-        assert error_type(await http.get(f"/r1/{PROVIDER}/nothing/v1", headers=running.headers())) == "Client.UnknownService"
+        assert (
+            error_type(await http.get(f"/r1/{PROVIDER}/nothing/v1", headers=running.headers()))
+            == "Client.UnknownService"
+        )
         assert (await http.get(f"/r1/{PROVIDER}/nothing/v1", headers=running.headers())).status_code == 404
         r = await http.get(ECHO, headers={"X-Api-Key": KEY})
         assert (r.status_code, error_type(r)) == (400, "Client.BadRequest")
@@ -59,12 +80,21 @@ async def test_gateway_round_trip_and_every_error_type_on_each_broker_and_store(
         # And the store holds one exchange record per request
         await running.hub.exchange_log.flush()
         records = await running.hub.store.exchanges(limit=50)
-        assert any(r["message_id"] == "msg-1" and r["status"] == 200 and r["request_bytes"] == 1024 for r in records)
+        assert any(
+            r["message_id"] == "msg-1" and r["status"] == 200 and r["request_bytes"] == 1024 for r in records
+        )
         assert {r["status"] for r in records} >= {200, 401, 403, 404, 413, 502, 504}
 
 
 async def test_gateway_passes_backend_4xx_back_unchanged(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    async with running_backend() as backend, running_hub(hub_config(backend.url, broker_url="embedded://", store_url=f"sqlite+aiosqlite:///{tmp_path}/h.db")) as running:
+    async with (
+        running_backend() as backend,
+        running_hub(
+            hub_config(
+                backend.url, broker_url="embedded://", store_url=f"sqlite+aiosqlite:///{tmp_path}/h.db"
+            )
+        ) as running,
+    ):
         response = await running.http.get(f"{ECHO}/../missing/1", headers=running.headers())
         response = await running.http.get(f"/r1/{PROVIDER}/plain/missing/1", headers=running.headers())
         assert response.status_code == 404
@@ -73,7 +103,14 @@ async def test_gateway_passes_backend_4xx_back_unchanged(tmp_path) -> None:  # t
 
 
 async def test_gateway_retries_a_flaky_backend_then_answers(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    async with running_backend() as backend, running_hub(hub_config(backend.url, broker_url="embedded://", store_url=f"sqlite+aiosqlite:///{tmp_path}/h.db")) as running:
+    async with (
+        running_backend() as backend,
+        running_hub(
+            hub_config(
+                backend.url, broker_url="embedded://", store_url=f"sqlite+aiosqlite:///{tmp_path}/h.db"
+            )
+        ) as running,
+    ):
         backend.fail_next = 1
         response = await running.http.get(ECHO, headers=running.headers())
         assert response.status_code == 200
@@ -81,7 +118,14 @@ async def test_gateway_retries_a_flaky_backend_then_answers(tmp_path) -> None:  
 
 
 async def test_gateway_refuses_malformed_paths_and_ids(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    async with running_backend() as backend, running_hub(hub_config(backend.url, broker_url="embedded://", store_url=f"sqlite+aiosqlite:///{tmp_path}/h.db")) as running:
+    async with (
+        running_backend() as backend,
+        running_hub(
+            hub_config(
+                backend.url, broker_url="embedded://", store_url=f"sqlite+aiosqlite:///{tmp_path}/h.db"
+            )
+        ) as running,
+    ):
         r = await running.http.get("/r1/VN/GOV/only-three", headers=running.headers())
         assert (r.status_code, error_type(r)) == (400, "Client.BadRequest")
         assert "INSTANCE/CLASS/MEMBER/SUBSYSTEM" in r.json()["message"]
@@ -96,10 +140,25 @@ async def test_gateway_refuses_malformed_paths_and_ids(tmp_path) -> None:  # typ
 
 
 async def test_gateway_metadata_lists_and_filters_by_acl(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    async with running_backend() as backend, running_hub(hub_config(backend.url, broker_url="embedded://", store_url=f"sqlite+aiosqlite:///{tmp_path}/h.db")) as running:
-        listed = (await running.http.get(f"/r1/{PROVIDER}/listMethods", headers=running.headers())).json()["service"]
-        allowed = (await running.http.get(f"/r1/{PROVIDER}/allowedMethods", headers=running.headers())).json()["service"]
-        other = (await running.http.get(f"/r1/{PROVIDER}/allowedMethods", headers=running.headers(OTHER_CLIENT, OTHER_KEY))).json()["service"]
+    async with (
+        running_backend() as backend,
+        running_hub(
+            hub_config(
+                backend.url, broker_url="embedded://", store_url=f"sqlite+aiosqlite:///{tmp_path}/h.db"
+            )
+        ) as running,
+    ):
+        listed = (await running.http.get(f"/r1/{PROVIDER}/listMethods", headers=running.headers())).json()[
+            "service"
+        ]
+        allowed = (
+            await running.http.get(f"/r1/{PROVIDER}/allowedMethods", headers=running.headers())
+        ).json()["service"]
+        other = (
+            await running.http.get(
+                f"/r1/{PROVIDER}/allowedMethods", headers=running.headers(OTHER_CLIENT, OTHER_KEY)
+            )
+        ).json()["service"]
         assert {s["service_code"] for s in listed} == {"echo", "plain", "down", "private"}
         assert {s["service_code"] for s in allowed} == {"echo", "plain", "down"}
         assert [s["service_code"] for s in other] == ["private"]
@@ -108,7 +167,14 @@ async def test_gateway_metadata_lists_and_filters_by_acl(tmp_path) -> None:  # t
 
 
 async def test_gateway_health_metrics_and_maintenance(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    async with running_backend() as backend, running_hub(hub_config(backend.url, broker_url="embedded://", store_url=f"sqlite+aiosqlite:///{tmp_path}/h.db")) as running:
+    async with (
+        running_backend() as backend,
+        running_hub(
+            hub_config(
+                backend.url, broker_url="embedded://", store_url=f"sqlite+aiosqlite:///{tmp_path}/h.db"
+            )
+        ) as running,
+    ):
         health = await running.http.get("/healthz")
         assert health.status_code == 200 and health.json()["checks"] == {"broker": True, "store": True}
         await running.http.get(ECHO, headers=running.headers())
@@ -128,23 +194,49 @@ async def test_gateway_health_metrics_and_maintenance(tmp_path) -> None:  # type
 
 
 async def test_gateway_without_workers_answers_504_on_timeout(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    config = hub_config("http://127.0.0.1:9", broker_url="embedded://", store_url=f"sqlite+aiosqlite:///{tmp_path}/h.db", gateway={"request_timeout": 0.3})
+    config = hub_config(
+        "http://127.0.0.1:9",
+        broker_url="embedded://",
+        store_url=f"sqlite+aiosqlite:///{tmp_path}/h.db",
+        gateway={"request_timeout": 0.3},
+    )
     async with running_hub(config, workers=False) as running:
         r = await running.http.get(ECHO, headers=running.headers())
         assert (r.status_code, error_type(r)) == (504, "Server.ClientProxy.Timeout")
 
 
 async def test_gateway_handles_50_concurrent_requests(broker_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    async with running_backend() as backend, running_hub(hub_config(backend.url, broker_url=broker_url, store_url=f"sqlite+aiosqlite:///{tmp_path}/h.db")) as running:
+    async with (
+        running_backend() as backend,
+        running_hub(
+            hub_config(backend.url, broker_url=broker_url, store_url=f"sqlite+aiosqlite:///{tmp_path}/h.db")
+        ) as running,
+    ):
         bodies = [json.dumps({"n": i}).encode() for i in range(50)]
-        responses = await asyncio.gather(*[running.http.post(f"{ECHO}/n{i}", content=b, headers=running.headers()) for i, b in enumerate(bodies)])
+        responses = await asyncio.gather(
+            *[
+                running.http.post(f"{ECHO}/n{i}", content=b, headers=running.headers())
+                for i, b in enumerate(bodies)
+            ]
+        )
         assert [r.json()["path"] for r in responses] == [f"/n{i}" for i in range(50)]
         assert len(backend.calls) == 50
 
 
 @pytest.mark.parametrize("payload", [b"", b"{}", "xin chào".encode()])
 async def test_gateway_forwards_bodies_byte_for_byte(payload: bytes, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    async with running_backend() as backend, running_hub(hub_config(backend.url, broker_url="embedded://", store_url=f"sqlite+aiosqlite:///{tmp_path}/h.db")) as running:
-        r = await running.http.put(f"{ECHO}/doc", content=payload, headers=running.headers(**{"Content-Type": "text/plain; charset=utf-8"}))
+    async with (
+        running_backend() as backend,
+        running_hub(
+            hub_config(
+                backend.url, broker_url="embedded://", store_url=f"sqlite+aiosqlite:///{tmp_path}/h.db"
+            )
+        ) as running,
+    ):
+        r = await running.http.put(
+            f"{ECHO}/doc",
+            content=payload,
+            headers=running.headers(**{"Content-Type": "text/plain; charset=utf-8"}),
+        )
         assert r.status_code == 200
         assert backend.calls[-1]["body"] == payload

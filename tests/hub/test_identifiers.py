@@ -21,7 +21,11 @@ PART = st.text(alphabet="ABCabc019'()+,-.=?_", min_size=1, max_size=12)
 def test_service_id_parses_all_parts_and_formats_back() -> None:
     service = ServiceId.parse("VN/GOV/000.00.00.G06/population/citizen-lookup/v1")
     assert (service.instance, service.member_class, service.member_code) == ("VN", "GOV", "000.00.00.G06")
-    assert (service.subsystem_code, service.service_code, service.version) == ("population", "citizen-lookup", "v1")
+    assert (service.subsystem_code, service.service_code, service.version) == (
+        "population",
+        "citizen-lookup",
+        "v1",
+    )
     assert str(service) == "VN/GOV/000.00.00.G06/population/citizen-lookup/v1"
     assert service.provider == SubsystemId.parse("VN/GOV/000.00.00.G06/population")
     assert service.member == MemberId.parse("VN/GOV/000.00.00.G06")

@@ -4,7 +4,14 @@ from typing import Any, ClassVar
 
 import pytest
 
-from hub.connector import Connector, ConnectorContext, ConnectorReply, ConnectorRequest, ConnectorSettings, Operation
+from hub.connector import (
+    Connector,
+    ConnectorContext,
+    ConnectorReply,
+    ConnectorRequest,
+    ConnectorSettings,
+    Operation,
+)
 from hub.errors import RegistryError
 from hub.registry import ConnectorRegistry, bind_services
 from hub.settings import load_settings
@@ -72,10 +79,15 @@ def test_bind_refuses_unknown_operation_and_bad_settings_naming_the_fix() -> Non
     with pytest.raises(RegistryError, match="has no operation 'nothing'.*it offers: lookup"):
         bind_services(config(operation="nothing"), registry)
     bad = load_settings(
-        data={"connectors": {"s": {"type": "sample", "settings": {}}}, "services": {"VN/GOV/1/sub/lookup/v1": {"connector": "s"}}},
+        data={
+            "connectors": {"s": {"type": "sample", "settings": {}}},
+            "services": {"VN/GOV/1/sub/lookup/v1": {"connector": "s"}},
+        },
         environ={},
     )
-    with pytest.raises(RegistryError, match=r"connector 's' \(sample\): invalid settings: url: Field required"):
+    with pytest.raises(
+        RegistryError, match=r"connector 's' \(sample\): invalid settings: url: Field required"
+    ):
         bind_services(bad, registry)
     missing = load_settings(data={"connectors": {"s": {"type": "ghost"}}}, environ={})
     with pytest.raises(RegistryError, match="no connector type 'ghost' is installed"):

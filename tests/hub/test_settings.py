@@ -25,10 +25,16 @@ BASE = {
         ({"broker": {"url": "http://x"}}, "broker.url: expected amqp://"),
         ({"store": {"url": "mysql://x"}}, "store.url: expected sqlite+aiosqlite"),
         ({"gateway": {"port": 70000}}, "gateway.port"),
-        ({"services": {"VN/GOV/1/a/b": {"connector": "nope"}}}, "services.VN/GOV/1/a/b.connector: 'nope' is not a configured connector"),
+        (
+            {"services": {"VN/GOV/1/a/b": {"connector": "nope"}}},
+            "services.VN/GOV/1/a/b.connector: 'nope' is not a configured connector",
+        ),
         ({"services": {"VN/GOV/1": {"connector": "legacy"}}}, "has 3 parts"),
         ({"acl": [{"client": "VN/GOV", "services": ["*"]}]}, "acl[0].client"),
-        ({"acl": [{"client": "VN/GOV/1/x", "services": ["VN/GOV/1/a/zzz"]}]}, "acl[0].services: 'VN/GOV/1/a/zzz' is not a configured service"),
+        (
+            {"acl": [{"client": "VN/GOV/1/x", "services": ["VN/GOV/1/a/zzz"]}]},
+            "acl[0].services: 'VN/GOV/1/a/zzz' is not a configured service",
+        ),
     ],
 )
 def test_load_settings_names_the_wrong_key(data: dict, words: str) -> None:  # type: ignore[type-arg]
@@ -39,7 +45,9 @@ def test_load_settings_names_the_wrong_key(data: dict, words: str) -> None:  # t
 
 
 def test_environment_overrides_nested_keys() -> None:
-    settings = load_settings(data=BASE, environ={"LGSP_BROKER__URL": "amqp://u:p@h/", "LGSP_GATEWAY__PORT": "9001"})
+    settings = load_settings(
+        data=BASE, environ={"LGSP_BROKER__URL": "amqp://u:p@h/", "LGSP_GATEWAY__PORT": "9001"}
+    )
     assert settings.broker.url == "amqp://u:p@h/" and settings.gateway.port == 9001
 
 
@@ -50,7 +58,10 @@ def test_environment_override_of_unknown_key_is_refused() -> None:
 
 def test_api_keys_compare_plain_and_hashed_and_never_print() -> None:
     hashed = "sha256:" + hashlib.sha256(b"s3cret").hexdigest()
-    settings = load_settings(data={**BASE, "members": {"VN/GOV/000.00.00.H40/one-stop": {"api_keys": ["plain", hashed]}}}, environ={})
+    settings = load_settings(
+        data={**BASE, "members": {"VN/GOV/000.00.00.H40/one-stop": {"api_keys": ["plain", hashed]}}},
+        environ={},
+    )
     member = settings.members["VN/GOV/000.00.00.H40/one-stop"]
     assert member.accepts_key("plain") and member.accepts_key("s3cret")
     assert not member.accepts_key("other") and not member.accepts_key("")

@@ -7,7 +7,6 @@ from typing import Any, ClassVar
 
 import pytest
 
-from hub.broker import create_broker
 from hub.connector import Connector, ConnectorContext, ConnectorReply, ConnectorRequest, Operation
 from hub.errors import BackendRejected, BackendTimeout, BackendUnavailable, InvalidInput, NotFound
 from hub.registry import ConnectorRegistry, bind_services
@@ -76,11 +75,21 @@ URL = f"/r1/{PROVIDER}/run/v1"
 @pytest.mark.parametrize(
     ("actions", "status", "error_type", "calls"),
     [
-        ([InvalidInput("personal_id must have 12 digits", field="personal_id")], 400, "Client.InvalidRequest", 1),
+        (
+            [InvalidInput("personal_id must have 12 digits", field="personal_id")],
+            400,
+            "Client.InvalidRequest",
+            1,
+        ),
         ([NotFound("no citizen 001096001005")], 404, "Server.ServerProxy.NotFound", 1),
         ([BackendRejected("quota exceeded", status_code=429)], 429, "Server.ServerProxy.BackendRejected", 1),
         ([BackendUnavailable("down")] * 3, 502, "Server.ServerProxy.BackendUnavailable", 3),
-        ([BackendTimeout("slow"), BackendTimeout("slow"), BackendTimeout("slow")], 504, "Server.ServerProxy.BackendTimeout", 3),
+        (
+            [BackendTimeout("slow"), BackendTimeout("slow"), BackendTimeout("slow")],
+            504,
+            "Server.ServerProxy.BackendTimeout",
+            3,
+        ),
         ([BackendUnavailable("blip")], 200, None, 2),
         ([RuntimeError("secret internals")], 500, "Server.ServerProxy.InternalError", 1),
     ],
@@ -90,7 +99,10 @@ async def test_worker_applies_the_disposition_table(actions, status, error_type,
     SCRIPT.actions = list(actions)
     from tests.conftest import unique_namespace
 
-    async with running_hub(config("embedded://", f"sqlite+aiosqlite:///{tmp_path}/w.db", unique_namespace()), registry=ConnectorRegistry([Scripted])) as running:
+    async with running_hub(
+        config("embedded://", f"sqlite+aiosqlite:///{tmp_path}/w.db", unique_namespace()),
+        registry=ConnectorRegistry([Scripted]),
+    ) as running:
         # When a client calls it
         response = await running.http.post(URL, content=b"{}", headers=HEADERS)
     # Then the status, type and number of attempts follow the table
@@ -132,7 +144,9 @@ async def test_worker_killed_before_ack_redelivers_and_answers_once_embedded(tmp
 
 
 @pytest.mark.rabbitmq
-async def test_worker_process_sigkilled_before_ack_redelivers_and_answers_once(rabbitmq_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_worker_process_sigkilled_before_ack_redelivers_and_answers_once(
+    rabbitmq_url: str, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     from tests.conftest import unique_namespace
 
     namespace = unique_namespace()
@@ -170,7 +184,10 @@ async def test_worker_process_sigkilled_before_ack_redelivers_and_answers_once(r
 async def test_worker_stop_finishes_in_flight_work(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from tests.conftest import unique_namespace
 
-    async with running_hub(config("embedded://", f"sqlite+aiosqlite:///{tmp_path}/w.db", unique_namespace()), registry=ConnectorRegistry([Scripted])) as running:
+    async with running_hub(
+        config("embedded://", f"sqlite+aiosqlite:///{tmp_path}/w.db", unique_namespace()),
+        registry=ConnectorRegistry([Scripted]),
+    ) as running:
         SCRIPT.actions = [0.3]
         request = asyncio.create_task(running.http.post(URL, content=b"{}", headers=HEADERS))
         await asyncio.wait_for(SCRIPT.entered.wait(), 5)

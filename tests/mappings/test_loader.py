@@ -219,3 +219,27 @@ def test_shipped_unknown_name_lists_the_shipped_specs() -> None:
 def test_load_spec_uses_the_given_loader(loader: SpecLoader, write_spec: WriteSpec) -> None:
     path = write_spec(HEADER + "fields: {A: {from: a}}\n")
     assert load_spec(path, loader=loader) is loader.load(path)
+
+
+def test_loader_yaml_merge_key_may_be_overridden(loader: SpecLoader, write_spec: WriteSpec) -> None:
+    # Given a rule built from an anchor and overriding one of its keys (valid YAML, not a duplicate)
+    text = HEADER + "fields:\n  A: &base {from: a, default: x}\n  B:\n    <<: *base\n    from: b\n"
+    spec = loader.load(write_spec(text))
+    assert spec.apply({"b": 1}) == {"A": "x", "B": 1}
+
+
+def test_loader_equal_keys_spelt_differently_are_duplicates(
+    loader: SpecLoader, write_spec: WriteSpec
+) -> None:
+    error = refused(loader, write_spec(HEADER + "fields: {A: {from: a}}\nversion: 0x1\n"))
+    assert error.line == 4 and "duplicate" in str(error)
+
+
+def test_loader_changed_code_table_recompiles_the_spec(loader: SpecLoader, write_spec: WriteSpec) -> None:
+    # Given a loaded spec whose code table an operator then edits
+    text = HEADER + "code_tables:\n  t: {file: t.csv}\nfields: {A: {from: a, transforms: [{code: t}]}}\n"
+    path = write_spec(text, files={"t.csv": "code,national\nx,1\n"})
+    assert loader.load(path).apply({"a": "x"}) == {"A": "1"}
+    (path.parent / "t.csv").write_text("code,national\nx,22\n", encoding="utf-8")
+    # When the spec is loaded again, Then the new table is used
+    assert loader.load(path).apply({"a": "x"}) == {"A": "22"}

@@ -31,7 +31,7 @@ class Pki:
 
 @pytest.fixture(scope="session")
 def pki() -> Pki:
-    ca = make_ca()
+    ca = make_ca(not_before=datetime.now(UTC) - timedelta(days=400))
     revoked = issue_certificate(ca, "VN/GOV/000.00.00.R01")
     expired = issue_certificate(
         ca, "VN/GOV/000.00.00.E01", not_before=datetime.now(UTC) - timedelta(days=30), days=10

@@ -46,7 +46,12 @@ async def start_sandbox() -> AsyncIterator[StartSandbox]:
         app = create_app(**options)
         port = free_port()
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=port, loop="asyncio", log_level="warning", lifespan="off",
+            app,
+            host="127.0.0.1",
+            port=port,
+            loop="asyncio",
+            log_level="warning",
+            lifespan="off",
             timeout_graceful_shutdown=1,
         )
         server = uvicorn.Server(config)
@@ -137,7 +142,7 @@ def auth_headers(
     }
 
 
-def national_envelope(operation: str = "TraCuuThongTinCongDan", **fields: str | None) -> bytes:
+def national_envelope(operation: str = "TraCuuThongTinCongDan", /, **fields: str | None) -> bytes:
     """A national request envelope; ``None`` omits a field, ``NgayThangNamSinh`` takes inner XML."""
     values: dict[str, str | None] = {
         "MaYeuCau": uuid.uuid4().hex,

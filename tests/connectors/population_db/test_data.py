@@ -45,8 +45,8 @@ def test_population_ids_are_valid_and_decode_to_their_index() -> None:
 
 
 def test_population_ids_are_unique() -> None:
-    # Given a population of 20,000
-    population = Population(size=20_000)
+    # Given a population of 5,000
+    population = Population(size=5_000)
     # When every id is generated
     ids = {population.personal_id(index) for index in range(population.size)}
     # Then no two citizens share one

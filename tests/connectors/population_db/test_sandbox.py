@@ -109,7 +109,10 @@ async def test_sandbox_wrong_or_stale_auth_is_a_client_fault(
         ({"SoDinhDanh": "12345"}, "SoDinhDanh"),
         ({"MaDVC": None, "SoDinhDanh": "001096001005"}, "MaDVC"),
         ({"MaTichHop": "37", "SoDinhDanh": "001096001005"}, "MaTichHop"),
-        ({"SoDinhDanh": "001096001005", "NgayThangNamSinh": "<dc:NgayThangNam>1996</dc:NgayThangNam>"}, "NgayThangNam"),
+        (
+            {"SoDinhDanh": "001096001005", "NgayThangNamSinh": "<dc:NgayThangNam>1996</dc:NgayThangNam>"},
+            "NgayThangNam",
+        ),
     ],
 )
 async def test_sandbox_schema_invalid_request_names_the_field(
@@ -144,7 +147,11 @@ async def test_sandbox_refuses_a_duplicate_request_id(sandbox: RunningSandbox) -
     # Then the first is answered and the second refused
     assert first.status_code == 200
     fault = _fault(second)
-    assert (fault.faultcode, fault.code, fault.field) == ("Client.DuplicateRequest", "TRUNG_MA_YEU_CAU", "MaYeuCau")
+    assert (fault.faultcode, fault.code, fault.field) == (
+        "Client.DuplicateRequest",
+        "TRUNG_MA_YEU_CAU",
+        "MaYeuCau",
+    )
 
 
 async def test_sandbox_injected_errors_are_server_faults(start_sandbox: StartSandbox) -> None:
@@ -172,7 +179,9 @@ async def test_sandbox_serves_wsdl_with_its_own_address(sandbox: RunningSandbox)
     assert xsd.content == XSD_PATH.read_bytes()
 
 
-@pytest.mark.parametrize(("options", "key"), [({"colour": "blue"}, "colour"), ({"error_rate": 2}, "error_rate")])
+@pytest.mark.parametrize(
+    ("options", "key"), [({"colour": "blue"}, "colour"), ({"error_rate": 2}, "error_rate")]
+)
 def test_sandbox_options_unknown_or_invalid_are_refused(options: dict[str, Any], key: str) -> None:
     # Given an unknown or out-of-range option
     # When the app is created

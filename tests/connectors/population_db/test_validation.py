@@ -53,7 +53,11 @@ def test_check_citizen_query_verify_requires_name_and_birth_date(missing: str) -
 
 def test_check_citizen_query_accepts_and_normalises() -> None:
     # Given a decomposed, oddly spaced name and a year-only birth date
-    document = {"personal_id": "079203004567", "full_name": " Tra\u0302\u0300n  Thị Bích ", "birth_date": "2003"}
+    document = {
+        "personal_id": "079203004567",
+        "full_name": " Tra\u0302\u0300n  Thị Bích ",
+        "birth_date": "2003",
+    }
     # When it is checked
     query = check_citizen_query(document, identity_required=True, today=TODAY)
     # Then the name is NFC with single spaces and the rest is unchanged

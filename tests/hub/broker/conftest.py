@@ -64,12 +64,16 @@ async def force_close(connection_name: str) -> bool:
     """Close, from the broker side, every RabbitMQ connection named `connection_name`."""
     if shutil.which("rabbitmqctl") is None:
         pytest.skip("rabbitmqctl is not available to close a connection under the client")
-    listing = await _run("rabbitmqctl", "list_connections", "-q", "--no-table-headers", "pid", "client_properties")
+    listing = await _run(
+        "rabbitmqctl", "list_connections", "-q", "--no-table-headers", "pid", "client_properties"
+    )
     marker = f'{{"connection_name","{connection_name}"}}'
     pids = [line.split("\t", 1)[0] for line in listing.splitlines() if marker in line]
     for pid in pids:
         if re.fullmatch(r"<[^>]+>", pid):
-            await _run("rabbitmqctl", "close_connection", pid, "lgsp test: connection closed under the client")
+            await _run(
+                "rabbitmqctl", "close_connection", pid, "lgsp test: connection closed under the client"
+            )
     return bool(pids)
 
 

@@ -33,7 +33,12 @@ async def test_broker_round_trip_preserves_properties_and_headers(broker: Broker
         content_type="application/json",
         message_id="m-1",
         correlation_id="c-1",
-        headers={"x-client": "VN/GOV/000.00.00.H40/one-stop", "x-attempt": 2, "x-flag": True, "x-list": [1, "a"]},
+        headers={
+            "x-client": "VN/GOV/000.00.00.H40/one-stop",
+            "x-attempt": 2,
+            "x-flag": True,
+            "x-list": [1, "a"],
+        },
         timestamp=1_700_000_000,
         type="citizen-lookup",
         persistent=True,
@@ -43,7 +48,11 @@ async def test_broker_round_trip_preserves_properties_and_headers(broker: Broker
     # Then the consumer gets it with every property and header intact
     delivery = await asyncio.wait_for(received, 5)
     assert delivery.message == sent
-    assert (delivery.queue, delivery.exchange, delivery.routing_key) == (spec.name, exchange.name, "svc.population.v1")
+    assert (delivery.queue, delivery.exchange, delivery.routing_key) == (
+        spec.name,
+        exchange.name,
+        "svc.population.v1",
+    )
     assert delivery.redelivered is False
 
 
@@ -98,7 +107,9 @@ async def test_broker_nack_without_requeue_dead_letters_to_dlq(broker: Broker, s
     await dead.ack()
 
 
-async def test_broker_handler_raising_requeues_once_then_dead_letters(broker: Broker, scratch: Scratch) -> None:
+async def test_broker_handler_raising_requeues_once_then_dead_letters(
+    broker: Broker, scratch: Scratch
+) -> None:
     # Given a consumer whose handler always raises
     spec = scratch.queue(dead_letter=True)
     await broker.declare(Topology(queues=(spec,)))
@@ -174,14 +185,18 @@ async def test_broker_mandatory_unroutable_raises_unroutable_error(broker: Broke
     await broker.publish(exchange.name, "nobody.home", Message(b"dropped"), mandatory=False)
 
 
-async def test_broker_unroutable_publish_fails_alone_among_concurrent_ones(broker: Broker, scratch: Scratch) -> None:
+async def test_broker_unroutable_publish_fails_alone_among_concurrent_ones(
+    broker: Broker, scratch: Scratch
+) -> None:
     # Given a queue, and an exchange with nothing bound
     queue = await _declare_queue(broker, scratch)
     exchange = scratch.exchange()
     await broker.declare(Topology(exchanges=(exchange,)))
     # When routable and unroutable publishes are in flight together
     publishes = [
-        broker.publish(exchange.name, "void", Message(b"x%d" % i)) if i % 10 == 3 else broker.publish("", queue, Message(b"ok"))
+        broker.publish(exchange.name, "void", Message(b"x%d" % i))
+        if i % 10 == 3
+        else broker.publish("", queue, Message(b"ok"))
         for i in range(100)
     ]
     results = await asyncio.gather(*publishes, return_exceptions=True)
@@ -242,7 +257,9 @@ async def test_broker_request_reply_round_trip(broker: Broker, scratch: Scratch)
     await broker.declare(Topology((exchange,), (spec,)))
     await _serve_echo(broker, spec.name)
     # When a request is sent with a correlation id
-    reply = await broker.request(exchange.name, "svc.echo", Message(b"ping", correlation_id="corr-7"), timeout=5)
+    reply = await broker.request(
+        exchange.name, "svc.echo", Message(b"ping", correlation_id="corr-7"), timeout=5
+    )
     # Then the reply carries the answer, the responder's headers and the same correlation id
     assert reply.body == b"PING"
     assert reply.headers["x-served-by"] == spec.name
@@ -265,7 +282,9 @@ async def test_broker_request_unroutable_raises_unroutable_error(broker: Broker,
         await broker.request("", scratch.name("nobody"), Message(b"x"), timeout=2)
 
 
-async def test_broker_200_concurrent_requests_each_get_their_own_reply(broker: Broker, scratch: Scratch) -> None:
+async def test_broker_200_concurrent_requests_each_get_their_own_reply(
+    broker: Broker, scratch: Scratch
+) -> None:
     # Given a responder
     queue = await _declare_queue(broker, scratch)
     await _serve_echo(broker, queue)
@@ -323,7 +342,9 @@ async def test_broker_declare_is_idempotent(broker: Broker, scratch: Scratch) ->
     assert await broker.message_count(spec.name) == 2
 
 
-async def test_broker_close_makes_it_unhealthy_and_refuses_publishes(broker: Broker, scratch: Scratch) -> None:
+async def test_broker_close_makes_it_unhealthy_and_refuses_publishes(
+    broker: Broker, scratch: Scratch
+) -> None:
     queue = await _declare_queue(broker, scratch)
     assert await broker.healthy()
     # When closed

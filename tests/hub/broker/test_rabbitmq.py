@@ -42,7 +42,9 @@ async def test_rabbit_connection_closed_mid_run_resumes_and_loses_nothing(
             n = next(numbers)
             while True:
                 try:
-                    await asyncio.wait_for(broker.publish("", spec.name, Message(b"%d" % n, message_id=str(n))), 10)
+                    await asyncio.wait_for(
+                        broker.publish("", spec.name, Message(b"%d" % n, message_id=str(n))), 10
+                    )
                 except BrokerConnectionError:
                     outcomes["failed"] += 1
                     retried.add(n)
@@ -113,7 +115,9 @@ async def test_rabbit_publishes_in_flight_at_a_drop_confirm_or_fail_never_hang(
     assert await broker.message_count(spec.name) >= len(publishes) - len(errors)
 
 
-async def test_rabbit_consumers_are_resubscribed_after_reconnect(rabbit_factory: RabbitFactory, scratch: Scratch) -> None:
+async def test_rabbit_consumers_are_resubscribed_after_reconnect(
+    rabbit_factory: RabbitFactory, scratch: Scratch
+) -> None:
     # Given a consumer on a queue
     broker = await rabbit_factory(reconnect_delays=FAST_RECONNECT)
     spec = scratch.queue()
@@ -207,6 +211,7 @@ async def test_rabbit_request_in_flight_fails_fast_when_connection_drops(
     with pytest.raises(BrokerConnectionError):
         await asyncio.wait_for(request, 5)
     assert time.monotonic() - started < 5
+
     # And requests work again after the reconnect
     async def echo(delivery: Delivery) -> None:
         await broker.reply(delivery, Message(delivery.message.body * 2))
@@ -273,7 +278,9 @@ async def test_rabbit_redeclare_with_other_arguments_is_refused_and_broker_recov
     assert await broker.message_count(spec.name) == 1
 
 
-async def test_rabbit_quorum_queues_carry_dlq_and_retry(rabbit_factory: RabbitFactory, scratch: Scratch) -> None:
+async def test_rabbit_quorum_queues_carry_dlq_and_retry(
+    rabbit_factory: RabbitFactory, scratch: Scratch
+) -> None:
     # Given a broker declaring quorum queues
     broker = await rabbit_factory(quorum=True)
     spec = scratch.queue(dead_letter=True, retry_delays_ms=(200,))

@@ -1,0 +1,1 @@
+"""Document exchange between agencies (edXML): submission, guaranteed delivery, status feedback."""

@@ -4,7 +4,8 @@
 
 For each broker: publish-confirmed msg/s (pipelined, `--window` in flight), consume msg/s with a
 manual ack per message (queue pre-filled, `--prefetch`), and RPC calls/s with `--concurrency`
-requests in flight (a responder on its own connection replies and acks). Prints a table; the LAST
+requests in flight (a responder on its own connection replies and acks; transient messages unless
+`--persistent`). Data messages are persistent, each publish confirmed. Prints a table; the LAST
 line is `RATIO rabbitmq-rpc/embedded-rpc <value>`.
 """
 
@@ -24,6 +25,7 @@ import pika
 from hub.broker.base import Broker, Delivery, Message, QueueSpec, Topology
 from hub.broker.embedded import EmbeddedBroker
 from hub.broker.rabbitmq import RabbitBroker
+
 
 @dataclass
 class Result:
@@ -76,10 +78,17 @@ async def bench_consume(broker: Broker, queue: str, count: int, prefetch: int) -
 
 
 async def bench_rpc(
-    client: Broker, server: Broker, queue: str, calls: int, concurrency: int, body: bytes, result: Result
+    client: Broker,
+    server: Broker,
+    queue: str,
+    calls: int,
+    concurrency: int,
+    body: bytes,
+    result: Result,
+    persistent: bool = False,
 ) -> float:
     async def respond(delivery: Delivery) -> None:
-        await server.reply(delivery, Message(delivery.message.body, persistent=False))
+        await server.reply(delivery, Message(delivery.message.body, persistent=persistent))
         await delivery.ack()
 
     consumer = await server.consume(queue, respond, prefetch=2 * concurrency)
@@ -90,7 +99,7 @@ async def bench_rpc(
         while remaining > 0:
             remaining -= 1
             sent = time.perf_counter()
-            await client.request("", queue, Message(body, persistent=False), timeout=30)
+            await client.request("", queue, Message(body, persistent=persistent), timeout=30)
             result.rpc_latencies.append(time.perf_counter() - sent)
 
     started = time.perf_counter()
@@ -107,15 +116,21 @@ async def run_one(name: str, make: Callable[[], tuple[Broker, Broker]], args: ar
     await client.connect()
     await server.connect()
     suffix = uuid.uuid4().hex[:8]
-    data, rpc = QueueSpec(f"lgsp-bench.data.{suffix}", dead_letter=False), QueueSpec(f"lgsp-bench.rpc.{suffix}")
+    data, rpc = (
+        QueueSpec(f"lgsp-bench.data.{suffix}", dead_letter=False),
+        QueueSpec(f"lgsp-bench.rpc.{suffix}"),
+    )
     try:
         await client.declare(Topology(queues=(data, rpc)))
         await bench_publish(client, data.name, min(2000, args.messages), args.window, body)  # warm-up
         await client.purge(data.name)
         result.publish = await bench_publish(client, data.name, args.messages, args.window, body)
         result.consume = await bench_consume(server, data.name, args.messages, args.prefetch)
-        await bench_rpc(client, server, rpc.name, min(500, args.calls), args.concurrency, body, Result(name))
-        result.rpc = await bench_rpc(client, server, rpc.name, args.calls, args.concurrency, body, result)
+        rpc_args = (client, server, rpc.name)
+        await bench_rpc(
+            *rpc_args, min(500, args.calls), args.concurrency, body, Result(name), args.persistent
+        )
+        result.rpc = await bench_rpc(*rpc_args, args.calls, args.concurrency, body, result, args.persistent)
     finally:
         await client.close()
         await server.close()
@@ -151,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=int, default=1000, help="publishes in flight")
     parser.add_argument("--prefetch", type=int, default=256)
     parser.add_argument("--size", type=int, default=256, help="body bytes")
+    parser.add_argument("--persistent", action="store_true", help="persistent RPC requests and replies")
     args = parser.parse_args(argv)
     args.messages = args.messages or (5_000 if args.quick else 50_000)
     args.calls = args.calls or (3_000 if args.quick else 30_000)
@@ -173,7 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     brokers.append(("embedded", embedded_pair))
 
     results = [asyncio.run(run_one(name, make, args)) for name, make in brokers]
-    print(f"{args.messages} messages of {args.size} B, {args.calls} RPC calls with {args.concurrency} in flight")
+    print(
+        f"{args.messages} messages of {args.size} B, {args.calls} RPC calls with {args.concurrency} in flight"
+    )
     header = f"{'broker':<10} {'publish msg/s':>14} {'consume msg/s':>14} {'rpc calls/s':>12} {'rpc p50 ms':>11} {'rpc p99 ms':>11}"
     print(header)
     print("-" * len(header))

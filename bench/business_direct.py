@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 import httpx
+import redis.asyncio as redis
 
 # `python bench/business_direct.py` puts bench/ first on sys.path, where bench/mappings.py would
 # shadow the mappings package: drop it.
@@ -147,6 +148,19 @@ def _connector_call(
     return label, one, close
 
 
+async def _forget(url: str, prefix: str) -> None:
+    """Delete this run's Redis cache keys (no error when Redis is absent)."""
+    client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+    except redis.RedisError:
+        pass
+    finally:
+        await client.aclose()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=2.0)
@@ -172,7 +186,8 @@ async def main() -> None:
         _connector_call(base, "connector, no cache, 8 clients (default)", None, 8),
         _connector_call(base, "connector, cache hits (memory)", MemoryCache(), 8),
     ]
-    redis_cache = RedisCache.from_url(args.redis_url, prefix=f"bench-{uuid.uuid4().hex}:")
+    prefix = f"bench-{uuid.uuid4().hex}:"
+    redis_cache = RedisCache.from_url(args.redis_url, prefix=prefix)
     try:
         await redis_cache.get("probe")
         cases.append(_connector_call(base, "connector, cache hits (Redis)", redis_cache, 8))
@@ -190,6 +205,7 @@ async def main() -> None:
             await close()
         sandbox.terminate()
         sandbox.wait(10)
+        await _forget(args.redis_url, prefix)
     rows = [(label, statistics.median(values), min(values), max(values)) for label, values in rates.items()]
     direct = rates["connector, no cache, 8 clients (default)"]
     hit = rates["connector, cache hits (memory)"]

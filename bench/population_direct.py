@@ -4,7 +4,7 @@ Starts the sandbox in a child process (uvicorn, 127.0.0.1), then measures in thi
 zeep request builds/s, response parses/s (safe parse + zeep + mapping), and connector calls/s
 sequentially and with N in flight. Prints a table.
 
-    python bench/population_direct.py [--seconds 3] [--latency-ms 0] [--in-flight 4]
+    python -m bench.population_direct [--seconds 3] [--latency-ms 0] [--in-flight 4]
 """
 
 import argparse

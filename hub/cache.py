@@ -130,11 +130,17 @@ def _translated(operation: str, key: str) -> Iterator[None]:
 class RedisCache(Cache):
     """A cache on Redis, shared by every process that uses the same URL and prefix.
 
-    Values are stored as an 8-byte timestamp followed by the bytes, with Redis expiring them.
+    Values are stored as an 8-byte timestamp followed by the bytes, with Redis expiring them. An
+    injected client must not decode responses (``decode_responses`` off, the default).
     """
 
     def __init__(
-        self, client: redis.Redis, *, prefix: str = "lgsp:cache:", clock: Clock = time.time, owns_client: bool = False
+        self,
+        client: redis.Redis,
+        *,
+        prefix: str = "lgsp:cache:",
+        clock: Clock = time.time,
+        owns_client: bool = False,
     ) -> None:
         self._client = client
         self._prefix = prefix
@@ -150,10 +156,10 @@ class RedisCache(Cache):
     async def get(self, key: str) -> CacheEntry | None:
         with _translated("get", key):
             blob = await self._client.get(self._prefix + key)
-        if blob is None:
+        if not isinstance(blob, bytes):  # absent (the client never decodes: decode_responses is off)
             return None
         (stored_at,) = _STAMP.unpack_from(blob)
-        return CacheEntry(bytes(blob[_STAMP.size :]), stored_at)
+        return CacheEntry(blob[_STAMP.size :], stored_at)
 
     async def set(self, key: str, value: bytes, ttl: float) -> CacheEntry:
         _check_ttl(ttl)

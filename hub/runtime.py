@@ -24,7 +24,7 @@ from hub.topology import request_topology
 from hub.worker import Worker
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
+    from starlette.applications import Starlette
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ class Hub:
         self.workers.extend(started)
         return started
 
-    def gateway_app(self) -> "FastAPI":
+    def gateway_app(self) -> "Starlette":
         from hub.gateway.app import create_app
 
         return create_app(self)

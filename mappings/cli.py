@@ -15,7 +15,7 @@ import typer
 
 from mappings.errors import MappingError, RegistryError, SpecError
 from mappings.examples import run_examples
-from mappings.loader import SpecLoader
+from mappings.loader import SpecLoader, discover_specs
 from mappings.transforms import TransformRegistry
 
 app = typer.Typer(help="Check, apply and test declarative mapping specs.", no_args_is_help=True)
@@ -30,11 +30,11 @@ def _loader() -> SpecLoader:
 
 
 @app.command()
-def check(files: Annotated[list[Path], typer.Argument(help="Spec files to validate.")]) -> None:
+def check(files: Annotated[list[Path], typer.Argument(help="Spec files, or folders of specs.")]) -> None:
     """Validate spec files: YAML, rules, JMESPath, transforms, code tables."""
     loader = _loader()
     failed = 0
-    for file in files:
+    for file in [spec for given in files for spec in (discover_specs(given) if given.is_dir() else [given])]:
         try:
             spec = loader.load(file)
         except SpecError as exc:

@@ -38,13 +38,13 @@ class RegistryError(MappingsError):
 class MappingError(MappingsError):
     """Applying a spec failed at one target field; `path` is its dotted path, e.g. `A[2].B`."""
 
-    def __init__(self, message: str | None = None, *, path: str, cause: str, spec: str = "") -> None:
+    def __init__(self, message: str | None = None, *, path: str, cause: str = "", spec: str = "") -> None:
         self.path = path
         self.cause = cause
         self.spec = spec
         if message is None:
             prefix = f"mapping '{spec}': " if spec else ""
-            message = f"{prefix}{path or '<document>'}: {cause}"
+            message = f"{prefix}{path or '<document>'}: {cause or 'mapping failed'}"
         super().__init__(message)
 
 

@@ -56,7 +56,7 @@ class Rule:
 class ValueRule(Rule):
     """`from:` a JMESPath expression, then a chain of transforms."""
 
-    __slots__ = ("expression", "get", "key", "names", "transforms")
+    __slots__ = ("expression", "finish", "get", "key", "names", "transforms")
 
     def __init__(
         self,
@@ -73,6 +73,12 @@ class ValueRule(Rule):
         self.transforms = transforms
         self.names = names
         self.key = key  # set when the expression is one plain field: `build` reads it inline
+        # `finish` (source value -> target value) is picked once, for the chain's length.
+        self.finish: Unary = self._finish_chain
+        if not transforms:
+            self.finish = self._finish_plain
+        elif len(transforms) == 1:
+            self.finish = self._finish_one
 
     def evaluate(self, context: Any) -> Any:
         try:
@@ -81,16 +87,27 @@ class ValueRule(Rule):
             raise _Fail(f"source expression {self.expression!r} failed: {exc}", exc) from exc
         return self.finish(value)
 
-    def finish(self, value: Any) -> Any:
-        """The target value for a source value: transforms, default, required."""
+    def _finish_plain(self, value: Any) -> Any:
         if value is None:
             return self.absent()
-        if not self.transforms:
-            return copy.deepcopy(value) if type(value) in _CONTAINERS else value
+        return copy.deepcopy(value) if type(value) in _CONTAINERS else value
+
+    def _finish_one(self, value: Any) -> Any:
+        if value is None:
+            return self.absent()
+        try:
+            value = self.transforms[0](value)
+        except Exception as exc:  # transforms include integrators' plugins: any failure is this field's
+            raise _Fail(f"transform '{self.names[0]}' failed: {exc}", exc) from exc
+        return self.absent() if value is None else value
+
+    def _finish_chain(self, value: Any) -> Any:
+        if value is None:
+            return self.absent()
         try:
             for transform in self.transforms:
                 value = transform(value)
-        except Exception as exc:  # transforms include integrators' plugins: any failure is this field's
+        except Exception as exc:  # as above
             name = self.names[self.transforms.index(transform)]
             raise _Fail(f"transform '{name}' failed: {exc}", exc) from exc
         return self.absent() if value is None else value

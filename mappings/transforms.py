@@ -131,10 +131,14 @@ class TransformRegistry:
         if factory is not None:
             return factory(*positional, **named)
         function = self._functions[name]
+        try:
+            signature = inspect.signature(function)
+        except (TypeError, ValueError):  # some C functions have none; their arguments fail at call time
+            signature = None
+        if signature is not None:
+            signature.bind(None, *positional, **named)
         if not positional and not named:
-            inspect.signature(function).bind(None)
             return function
-        inspect.signature(function).bind(None, *positional, **named)
         return functools.partial(function, *positional, **named)
 
 

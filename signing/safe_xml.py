@@ -5,7 +5,9 @@ with :attr:`Reason.DTD_REFUSED` before any expansion, lookup or crypto can run.
 """
 
 import codecs
+import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from lxml import etree
@@ -88,7 +90,26 @@ def _refuse_dtd(data: bytes, limits: XmlLimits) -> None:
         position = closer + step
 
 
+_local = threading.local()
+
+
 def _parser() -> etree.XMLParser:
+    # lxml parsers are not thread-safe but are reusable: one per thread.
+    parser: etree.XMLParser | None = getattr(_local, "parser", None)
+    if parser is None:
+        parser = _local.parser = _new_parser()
+    return parser
+
+
+@lru_cache(maxsize=16)
+def _too_deep(max_depth: int) -> etree.XPath:
+    return etree.XPath("boolean(" + "/*" * (max_depth + 1) + ")")
+
+
+_COUNT = etree.XPath("count(//*)")
+
+
+def _new_parser() -> etree.XMLParser:
     return etree.XMLParser(
         resolve_entities=False,
         no_network=True,
@@ -129,9 +150,9 @@ def parse_xml(data: bytes, *, limits: XmlLimits = DEFAULT_LIMITS) -> etree._Elem
     if docinfo.doctype or docinfo.internalDTD is not None:
         raise XmlRefused(Reason.DTD_REFUSED, "DTD and entity declarations are not accepted")
     # Cheap checks evaluated in C: any element below max_depth, and the element count.
-    if root.xpath("boolean(" + "/*" * (limits.max_depth + 1) + ")"):
+    if _too_deep(limits.max_depth)(root):
         raise XmlRefused(Reason.TOO_DEEP, f"nesting exceeds {limits.max_depth} levels")
-    count = root.xpath("count(//*)")
+    count = _COUNT(root)
     if isinstance(count, float) and count > limits.max_elements:
         raise XmlRefused(Reason.TOO_MANY_ELEMENTS, f"{int(count)} elements exceeds {limits.max_elements}")
     return root

@@ -302,7 +302,7 @@ class TrustStore:
             raise SigningConfigError("refresh_interval must be positive", key="refresh_interval")
         self._anchors = tuple(anchors)
         self._store = Store(list(anchors)) if anchors else None
-        self._pinned = {cert.public_bytes(_DER): cert for cert in pinned}
+        self._pinned = {cert: cert for cert in pinned}
         self._intermediates = tuple(intermediates)
         self._crl_sources = tuple(crl_sources)
         self.revocation = revocation
@@ -315,7 +315,7 @@ class TrustStore:
         self._crls: list[_LoadedCrl] = []
         self._last_refresh: datetime | None = None
         self._generation = 0
-        self._cache: OrderedDict[tuple[bytes, ...], _CacheEntry] = OrderedDict()
+        self._cache: OrderedDict[tuple[object, ...], _CacheEntry] = OrderedDict()
         self._by_kid: dict[str, x509.Certificate] = {}
         self._by_issuer_serial: dict[tuple[str, int], x509.Certificate] = {}
         self._by_ski: dict[str, x509.Certificate] = {}
@@ -400,7 +400,7 @@ class TrustStore:
         return list(self._pinned.values())
 
     def is_pinned(self, certificate: x509.Certificate) -> bool:
-        return certificate.public_bytes(_DER) in self._pinned
+        return certificate in self._pinned
 
     # -- CRLs ---------------------------------------------------------------------------------------------
 
@@ -486,8 +486,7 @@ class TrustStore:
         skew = self.clock_skew if skew is None else skew
         if self.revocation is RevocationMode.REQUIRED:
             self._refresh_if_due()
-        leaf_der = certificate.public_bytes(_DER)
-        key = (str(skew.total_seconds()).encode(), leaf_der, *(c.public_bytes(_DER) for c in intermediates))
+        key = (skew, certificate, *intermediates)
         with self._lock:
             entry = self._cache.get(key)
             if (
@@ -515,8 +514,7 @@ class TrustStore:
         when: datetime,
         skew: timedelta,
     ) -> tuple[ValidatedSigner, tuple[datetime, datetime]]:
-        leaf_der = certificate.public_bytes(_DER)
-        if leaf_der in self._pinned:
+        if certificate in self._pinned:
             _check_validity(certificate, when, skew)
             signer = ValidatedSigner(
                 certificate,

@@ -32,7 +32,12 @@ FOREIGN: tuple[tuple[type[BaseException], type[ConnectorError], int, str], ...] 
     (RateLimitStoreError, BackendUnavailable, 503, "the hub's rate-limit storage failed"),
     (json.JSONDecodeError, BackendUnavailable, 502, "the registry answered something that is not JSON"),
     (MappingError, BackendRejected, 502, "the registry's answer does not map to the canonical model"),
-    (pydantic.ValidationError, BackendRejected, 502, "the registry's answer does not fit the canonical model"),
+    (
+        pydantic.ValidationError,
+        BackendRejected,
+        502,
+        "the registry's answer does not fit the canonical model",
+    ),
 )
 
 # Platform status (the envelope's StatusCode, else the HTTP status) -> (our error, HTTP status).

@@ -8,14 +8,14 @@ built, lazily and over at most ``search_limit`` enterprises.
 """
 
 import random
-from math import gcd
 import unicodedata
 from array import array
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import date, timedelta
+from functools import lru_cache
+from math import gcd
 from threading import Lock
 
 from faker import Faker
@@ -203,7 +203,9 @@ class Registry:
         self._mul = rng.randrange(100_001, 999_999, 2)
         self._mul += 2 if self._mul % 5 == 0 else 0
         # A second permutation, over indices, so that neighbours in the index are not neighbours in code.
-        self._shuffle = next(m for m in range(rng.randrange(1, size + 1) | 1, 10 * size + 3) if gcd(m, size) == 1)
+        self._shuffle = next(
+            m for m in range(rng.randrange(1, size + 1) | 1, 10 * size + 3) if gcd(m, size) == 1
+        )
         self._unshuffle = pow(self._shuffle, -1, size) if size > 1 else 0
         self._add = rng.randrange(_SPACE)
         self._inv = pow(self._mul, -1, _SPACE)
@@ -213,7 +215,7 @@ class Registry:
         self._lock = Lock()
         self._fake = Faker("vi_VN")
         self._fake_lock = Lock()
-        self._postings: "dict[str, array[int]] | None" = None
+        self._postings: dict[str, array[int]] | None = None
 
     def __len__(self) -> int:
         return self.size
@@ -363,7 +365,7 @@ class Registry:
     def _index(self) -> "dict[str, array[int]]":
         with self._lock:
             if self._postings is None:
-                postings: "dict[str, array[int]]" = {}
+                postings: dict[str, array[int]] = {}
                 for i in range(self.search_limit):
                     names = self._names(i)
                     for token in set(fold(names.name).split()):

@@ -34,7 +34,7 @@ def check_enterprise_code(value: str) -> str:
     except StdnumValidationError as exc:
         reason = "check_digit" if isinstance(exc, InvalidChecksum) else "component"
         raise InvalidInput(
-            f"enterprise_code {value!r} is not a valid tax code ({exc.message})",
+            f"enterprise_code {value!r} is not a valid tax code ({exc})",
             field="enterprise_code",
             detail={"reason": reason},
         ) from exc
@@ -98,7 +98,9 @@ class Enterprise(_Model):
     short_name: str | None = None
     tax_code: str | None = None
     enterprise_type: str | None = None
-    status: Status | None = Field(None, description="None when the registry reports a status not in the table")
+    status: Status | None = Field(
+        None, description="None when the registry reports a status not in the table"
+    )
     status_name: str | None = Field(None, description="the registry's own wording of the status")
     founding_date: date | None = None
     head_office_address: str | None = None

@@ -411,15 +411,18 @@ class PopulationDbConnector(Connector):
         return ConnectorReply(status=200, body=raw.content, content_type=SOAP_CONTENT_TYPE)
 
     def _national_reply(self, raw: _Raw, *, passthrough: bool) -> etree._Element:
-        with self._translated():
+        status = raw.status_code
+        try:
             root = parse_xml(raw.content, limits=LIMITS)
+        except XmlError as exc:
+            if status == 200:
+                raise _TRANSLATIONS[XmlError](f"the national answer was refused: {exc}") from exc
+            raise _status_error(status) from exc
         fault = read_fault(root)
         if fault is not None:
             raise self._fault_error(fault, raw, passthrough=passthrough)
-        if raw.status_code != 200:
-            status = raw.status_code
-            key = f"http {status}" if status in (401, 403) else "http 4xx" if status < 500 else "http 5xx"
-            raise _TRANSLATIONS[key](f"the national system answered HTTP {status}", detail={"status": status})
+        if status != 200:
+            raise _status_error(status)
         if root.tag != f"{{{SOAP_ENV}}}Envelope":
             raise BackendUnavailable(
                 f"the national system answered {local_name(root.tag)}, not a SOAP envelope"
@@ -491,6 +494,11 @@ def _settings(settings: Any) -> PopulationDbSettings:
         error = exc.errors()[0]
         key = ".".join(str(part) for part in error["loc"]) or "settings"
         raise ConfigError(f"population_db connector setting {key!r}: {error['msg']}", key=key) from exc
+
+
+def _status_error(status: int) -> ConnectorError:
+    key = f"http {status}" if status in (401, 403) else "http 5xx" if status >= 500 else "http 4xx"
+    return _TRANSLATIONS[key](f"the national system answered HTTP {status}", detail={"status": status})
 
 
 def _check_national(payload: etree._Element) -> None:

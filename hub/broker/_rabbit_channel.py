@@ -3,8 +3,8 @@
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, Protocol, TypeVar
 
 import pika.exceptions as pe
 from pika import spec
@@ -24,7 +24,7 @@ GetResult = tuple[spec.Basic.GetOk, spec.BasicProperties, bytes]
 def _resolver(future: "asyncio.Future[Any]") -> Callable[..., None]:
     def resolve(*args: Any) -> None:
         if not future.done():
-            future.set_result(args[-1] if len(args) == 1 else args)
+            future.set_result(args[0] if len(args) == 1 else args)
 
     return resolve
 
@@ -53,7 +53,11 @@ class AsyncChannel:
         with pika_errors("opening a channel"):
             raw = connection.channel(on_open_callback=_resolver(opened))
         channel = cls(raw)
-        await channel._wait(opened)
+        try:
+            await channel._wait(opened)
+        except asyncio.CancelledError:
+            channel.close_soon()
+            raise
         return channel
 
     @property
@@ -146,3 +150,29 @@ class AsyncChannel:
             except Exception:
                 log.exception("close listener of channel %s failed", self.number)
         self._close_listeners.clear()
+
+
+class _Openable(Protocol):
+    @property
+    def is_open(self) -> bool: ...
+
+
+T = TypeVar("T", bound=_Openable)
+
+
+class ChannelSlot(Generic[T]):
+    """A channel opened on demand and re-opened once closed."""
+
+    def __init__(self, opener: Callable[[AsyncioConnection], Awaitable[T]]) -> None:
+        self._opener = opener
+        self._lock = asyncio.Lock()
+        self.value: T | None = None
+
+    async def get(self, connection: AsyncioConnection) -> T:
+        value = self.value
+        if value is not None and value.is_open:
+            return value
+        async with self._lock:
+            if self.value is None or not self.value.is_open:
+                self.value = await self._opener(connection)
+            return self.value

@@ -48,7 +48,6 @@ class Link:
         self._closing = False
         self._supervisor: asyncio.Task[None] | None = None
         self.connection: AsyncioConnection | None = None
-        self.reconnects = 0
 
     @property
     def is_up(self) -> bool:
@@ -133,13 +132,15 @@ class Link:
                 continue
             try:
                 await self._on_connected(connection)
+            except asyncio.CancelledError:
+                self._abort(connection)
+                raise
             except Exception as exc:
                 log.warning("RabbitMQ reconnect attempt %d failed while restoring state: %r", attempt, exc)
                 self._abort(connection)
                 continue
             if lost.done():
                 continue
-            self.reconnects += 1
             self._mark_up(connection)
             log.info("reconnected to RabbitMQ after %d attempt(s)", attempt)
             return lost

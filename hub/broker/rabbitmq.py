@@ -16,13 +16,12 @@ typo fails that one publish instead of closing the shared publisher channel unde
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Generic, Protocol, TypeVar
+from collections.abc import Sequence
 
 import pika
 from pika.adapters.asyncio_connection import AsyncioConnection
 
-from hub.broker._rabbit_channel import AsyncChannel
+from hub.broker._rabbit_channel import AsyncChannel, ChannelSlot
 from hub.broker._rabbit_codec import from_properties, to_properties
 from hub.broker._rabbit_consumer import RabbitConsumer, RabbitDelivery
 from hub.broker._rabbit_errors import reply_code
@@ -35,32 +34,6 @@ from hub.errors import BrokerConnectionError, BrokerError, ConfigError, ReplyTim
 log = logging.getLogger(__name__)
 
 DEFAULT_RECONNECT_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
-
-
-class _Openable(Protocol):
-    @property
-    def is_open(self) -> bool: ...
-
-
-T = TypeVar("T", bound=_Openable)
-
-
-class _ChannelSlot(Generic[T]):
-    """A channel opened on demand and re-opened once closed."""
-
-    def __init__(self, opener: Callable[[AsyncioConnection], Awaitable[T]]) -> None:
-        self._opener = opener
-        self._lock = asyncio.Lock()
-        self.value: T | None = None
-
-    async def get(self, connection: AsyncioConnection) -> T:
-        value = self.value
-        if value is not None and value.is_open:
-            return value
-        async with self._lock:
-            if self.value is None or not self.value.is_open:
-                self.value = await self._opener(connection)
-            return self.value
 
 
 class RabbitBroker(Broker):
@@ -100,11 +73,14 @@ class RabbitBroker(Broker):
             parameters.connection_attempts = 1
             parameters.socket_timeout = connect_timeout
             parameters.stack_timeout = connect_timeout
+            # A broker blocking publishers (resource alarm) longer than this drops the connection,
+            # so publishes in flight fail with BrokerConnectionError instead of hanging.
             parameters.blocked_connection_timeout = max(60.0, 2.0 * heartbeat)
             parameters.client_properties = {"connection_name": connection_name}
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"broker.url: {exc}", key="broker.url") from exc
         self._parameters = parameters
+        self.connection_name = connection_name
         self._reconnect_delays = tuple(reconnect_delays)
         self._connect_timeout = connect_timeout
         self._reconnect_wait = reconnect_wait
@@ -116,9 +92,9 @@ class RabbitBroker(Broker):
         self._known_exchanges: set[str] = {""}
         self._consumers: list[RabbitConsumer] = []
         self._background: set[asyncio.Task[None]] = set()
-        self._publisher: _ChannelSlot[PublisherChannel] = _ChannelSlot(PublisherChannel.open)
-        self._ops: _ChannelSlot[AsyncChannel] = _ChannelSlot(AsyncChannel.open)
-        self._getter: _ChannelSlot[AsyncChannel] = _ChannelSlot(AsyncChannel.open)
+        self._publisher: ChannelSlot[PublisherChannel] = ChannelSlot(PublisherChannel.open)
+        self._ops: ChannelSlot[AsyncChannel] = ChannelSlot(AsyncChannel.open)
+        self._getter: ChannelSlot[AsyncChannel] = ChannelSlot(AsyncChannel.open)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -144,6 +120,7 @@ class RabbitBroker(Broker):
         await asyncio.gather(*(consumer.cancel() for consumer in consumers))
         for task in self._background:
             task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         publisher = self._publisher.value
         if publisher is not None and publisher.is_open:
             await publisher.close(self._close_timeout)
@@ -248,6 +225,8 @@ class RabbitBroker(Broker):
     # -- consuming ---------------------------------------------------------------------------
 
     async def consume(self, queue: str, handler: Handler, *, prefetch: int = 32) -> Consumer:
+        if self._closing:
+            raise BrokerConnectionError("the RabbitMQ broker is closing")
         connection = await self._connection()
         consumer = RabbitConsumer(
             queue,

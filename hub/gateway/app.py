@@ -15,8 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import FastAPI
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
 
 from hub.dispositions import (
     ACCESS_DENIED,
@@ -64,11 +67,10 @@ class _Attempt:
     response_bytes: int = 0
 
 
-def create_app(hub: "Hub") -> FastAPI:
+def create_app(hub: "Hub") -> Starlette:
     """Build the gateway ASGI app for a started Hub."""
     settings = hub.settings
     metrics = hub.metrics
-    app = FastAPI(title="lgsp-hub gateway", version="0.1.0", docs_url=None, redoc_url=None, openapi_url=None)
     timeout = settings.gateway.request_timeout
     limit = settings.gateway.max_body_bytes
 
@@ -95,8 +97,7 @@ def create_app(hub: "Hub") -> FastAPI:
         log.info("refused %s: %s", service, exc)
         return error(disposition, str(exc), service=service)
 
-    @app.get("/healthz")
-    async def healthz() -> Response:
+    async def healthz(request: Request) -> Response:
         if await hub.in_maintenance():
             return JSONResponse({"status": "maintenance"}, status_code=503)
         checks = await hub.healthy()
@@ -105,8 +106,7 @@ def create_app(hub: "Hub") -> FastAPI:
             {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
         )
 
-    @app.get("/metrics")
-    async def prometheus() -> Response:
+    async def prometheus(request: Request) -> Response:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     def metadata(caller: Caller, provider_path: str, which: str) -> Response:
@@ -128,8 +128,8 @@ def create_app(hub: "Hub") -> FastAPI:
         ]
         return JSONResponse({"service": listed})
 
-    @app.api_route("/r1/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
-    async def r1(request: Request, rest: str) -> Response:
+    async def r1(request: Request) -> Response:
+        rest = request.path_params["rest"]
         attempt = _Attempt(method=request.method, message_id=request.headers.get("x-road-id") or new_id())
         response = await handle(request, rest, attempt)
         elapsed = time.perf_counter() - attempt.started
@@ -235,10 +235,20 @@ def create_app(hub: "Hub") -> FastAPI:
             reply.body, status_code=reply.status, media_type=reply.content_type, headers=out_headers
         )
 
-    for extension in hub.extensions:
-        for router in extension.routers():
-            app.include_router(router)
-    return app
+    # The hot path (REST r1) runs on plain Starlette routes; extensions' FastAPI routers live in a
+    # FastAPI sub-application mounted after them.
+    routes: list[Route | Mount] = [
+        Route("/r1/{rest:path}", r1, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", prometheus, methods=["GET"]),
+    ]
+    routers = [router for extension in hub.extensions for router in extension.routers()]
+    if routers:
+        extensions_app = FastAPI(title="lgsp-hub", version="0.1.0", docs_url=None, redoc_url=None)
+        for router in routers:
+            extensions_app.include_router(router)
+        routes.append(Mount("/", app=extensions_app))
+    return Starlette(routes=routes)
 
 
 __all__ = ["create_app"]

@@ -195,3 +195,12 @@ def test_apply_plugin_transform_failure_is_wrapped(loader: SpecLoader, write_spe
     spec = custom.load(write_spec("mapping: x\nversion: 1\nfields:\n  A: {from: a, transforms: [explode]}\n"))
     error = failure(spec, {"a": 1})
     assert error.path == "A" and error.cause == "transform 'explode' failed: plugin bug"
+
+
+def test_apply_failure_in_a_chain_names_the_failing_transform(compile_spec: Compile) -> None:
+    spec = compile_spec(
+        "mapping: c\nversion: 1\nfields:\n  N: {from: n, transforms: [trim, to_int, to_str]}\n"
+    )
+    assert spec.apply({"n": " 7 "}) == {"N": "7"}
+    error = failure(spec, {"n": " 7.5 "})
+    assert error.path == "N" and error.cause.startswith("transform 'to_int' failed:")

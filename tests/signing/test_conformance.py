@@ -69,7 +69,7 @@ def _policy_deviation(row: Row) -> Reason | None:
         return Reason.MANIFEST_REFUSED  # D3: ds:Manifest is refused
     if re.search(rb'Transform\s+Algorithm="http://www\.w3\.org/2000/09/xmldsig#base64"', data):
         return Reason.UNSUPPORTED_TRANSFORM  # D4: only enveloped and c14n transforms
-    if b"RetrievalMethod" in data and b'X509Data Id=' in data or b'RSAKeyValue Id=' in data:
+    if (b"RetrievalMethod" in data and b"X509Data Id=" in data) or b"RSAKeyValue Id=" in data:
         return Reason.SCHEMA_INVALID  # D5: Id on X509Data / RSAKeyValue is not in the XML-DSig schema
     return None
 
@@ -78,7 +78,9 @@ def expected(row: Row) -> tuple[str, Reason | None]:
     if row.suite == "python3-saml":
         return SAML[row.file.rsplit("/", 1)[-1].split(".")[0]]
     for key, reason in CONDITION_FAILS.items():
-        if row.hub.startswith("ACCEPT") and (row.id.endswith("/" + key) or row.id == key or "/" + key in row.id):
+        if row.hub.startswith("ACCEPT") and (
+            row.id.endswith("/" + key) or row.id == key or "/" + key in row.id
+        ):
             return "REJECT", reason
     if row.hub.startswith("REJECT ("):
         for words, reason in _REJECT_REASONS:

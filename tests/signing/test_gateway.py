@@ -13,7 +13,7 @@ from tests.signing.conftest import MEMBER, Pki
 CLIENT = MEMBER + "/EGOV"
 PATH = "/r1/VN/GOV/000.00.00.G22/DB/persons/001099000001"
 BODY = b'{"purpose": "verify"}'
-ENVELOPE = f"""<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"
+ENVELOPE = b"""<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"
  xmlns:xroad="http://x-road.eu/xsd/xroad.xsd" xmlns:id="http://x-road.eu/xsd/identifiers"><soapenv:Header>
 <xroad:client id:objectType="SUBSYSTEM"><id:xRoadInstance>VN</id:xRoadInstance><id:memberClass>GOV</id:memberClass>
 <id:memberCode>000.00.00.H40</id:memberCode><id:subsystemCode>EGOV</id:subsystemCode></xroad:client>
@@ -21,7 +21,7 @@ ENVELOPE = f"""<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/
 <id:memberCode>000.00.00.G22</id:memberCode><id:subsystemCode>DB</id:subsystemCode>
 <id:serviceCode>getPerson</id:serviceCode></xroad:service>
 <xroad:id>4894e35d-bf0f-44a6-867a-8e51f1daa7e0</xroad:id><xroad:protocolVersion>4.0</xroad:protocolVersion>
-</soapenv:Header><soapenv:Body><getPerson><id>001099000001</id></getPerson></soapenv:Body></soapenv:Envelope>""".encode()
+</soapenv:Header><soapenv:Body><getPerson><id>001099000001</id></getPerson></soapenv:Body></soapenv:Envelope>"""
 
 
 def _signed_request(pki: Pki, *, now: datetime | None = None, signer: str = "member") -> str:
@@ -60,7 +60,9 @@ def test_verify_request_refuses_tampered_body(pki: Pki, trust: TrustStore) -> No
     ("field", "value"),
     [("method", "GET"), ("path", PATH + "x"), ("client", MEMBER + "/OTHER"), ("message_id", "msg-2")],
 )
-def test_verify_request_refuses_other_request_binding(pki: Pki, trust: TrustStore, field: str, value: str) -> None:
+def test_verify_request_refuses_other_request_binding(
+    pki: Pki, trust: TrustStore, field: str, value: str
+) -> None:
     with pytest.raises(SignatureInvalid) as caught:
         _verify(_signed_request(pki), trust, **{field: value})
     assert caught.value.reason is Reason.BINDING_MISMATCH
@@ -91,7 +93,9 @@ def test_verify_soap_reads_headers_from_signed_elements(pki: Pki, trust: TrustSt
     verified = verify_soap(signed, soap_policy(trust))
     assert verified.member_id == MEMBER and verified.client == CLIENT
     assert verified.service == "VN/GOV/000.00.00.G22/DB/getPerson"
-    assert verified.message_id == "4894e35d-bf0f-44a6-867a-8e51f1daa7e0" and verified.protocol_version == "4.0"
+    assert (
+        verified.message_id == "4894e35d-bf0f-44a6-867a-8e51f1daa7e0" and verified.protocol_version == "4.0"
+    )
     assert verified.body.findtext("getPerson/id") == "001099000001"
     assert len(verified.xml.reference_uris) == 5
 
@@ -106,7 +110,10 @@ def test_verify_soap_refuses_tampered_body(pki: Pki, trust: TrustStore) -> None:
 def test_verify_soap_refuses_tampered_header(pki: Pki, trust: TrustStore) -> None:
     signed = sign_soap(ENVELOPE, pki.member.key, pki.member.certificate)
     with pytest.raises(SignatureInvalid) as caught:
-        verify_soap(signed.replace(b"<id:serviceCode>getPerson<", b"<id:serviceCode>deletePerson<"), soap_policy(trust))
+        verify_soap(
+            signed.replace(b"<id:serviceCode>getPerson<", b"<id:serviceCode>deletePerson<"),
+            soap_policy(trust),
+        )
     assert caught.value.reason is Reason.DIGEST_MISMATCH
 
 

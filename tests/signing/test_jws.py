@@ -10,9 +10,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from signing.errors import Reason, SignatureInvalid, SigningFailed
+from signing.jws import sign_jws, verify_jws
 from signing.pki import issue_certificate
 from signing.trust import RevocationMode, TrustStore, certificate_kid
-from signing.jws import sign_jws, verify_jws
 from tests.signing.conftest import MEMBER, Pki
 
 BODY = b'{"citizenId": "001099000001", "amount": 100}'
@@ -40,7 +40,9 @@ def test_jws_detached_round_trip(pki: Pki, trust: TrustStore, algorithm: str, en
 def test_jws_es256_round_trip(pki: Pki) -> None:
     ec_key = ec.generate_private_key(ec.SECP256R1())
     issued = issue_certificate(pki.ca, "VN/GOV/EC", key=ec_key)  # type: ignore[arg-type]
-    store = TrustStore(anchors=[pki.ca.certificate], signers=[issued.certificate], revocation=RevocationMode.OFF)
+    store = TrustStore(
+        anchors=[pki.ca.certificate], signers=[issued.certificate], revocation=RevocationMode.OFF
+    )
     token = sign_jws(BODY, ec_key, kid=certificate_kid(issued.certificate), algorithm="ES256")
     assert verify_jws(token, store, payload=BODY).signer.member_id == "VN/GOV/EC"
 

@@ -38,13 +38,17 @@ def test_trust_store_caches_validated_signer(pki: Pki, trust: TrustStore) -> Non
     ("signer", "reason"),
     [("revoked", Reason.REVOKED), ("expired", Reason.EXPIRED), ("stranger", Reason.UNTRUSTED_SIGNER)],
 )
-def test_trust_store_refuses_bad_certificates(pki: Pki, trust: TrustStore, signer: str, reason: Reason) -> None:
+def test_trust_store_refuses_bad_certificates(
+    pki: Pki, trust: TrustStore, signer: str, reason: Reason
+) -> None:
     with pytest.raises(SignatureInvalid) as caught:
         trust.validate(getattr(pki, signer).certificate)
     assert caught.value.reason is reason
 
 
-def test_trust_store_refuses_certificate_without_signing_key_usage(pki: Pki, trust_no_revocation: TrustStore) -> None:
+def test_trust_store_refuses_certificate_without_signing_key_usage(
+    pki: Pki, trust_no_revocation: TrustStore
+) -> None:
     encipher_only = issue_certificate(pki.ca, "VN/GOV/ENC", key=pki.member.key, digital_signature=False)
     with pytest.raises(SignatureInvalid) as caught:
         trust_no_revocation.validate(encipher_only.certificate)
@@ -54,7 +58,9 @@ def test_trust_store_refuses_certificate_without_signing_key_usage(pki: Pki, tru
 def test_trust_store_fails_closed_without_crl_from_issuer(pki: Pki) -> None:
     # Given a CRL source that only has a CRL from another CA
     foreign = make_crl(pki.stranger, {})  # signed by a member key: not the issuer of our signer
-    store = TrustStore(anchors=[pki.ca.certificate], crl_sources=[StaticCrlSource(foreign.public_bytes(Encoding.DER))])
+    store = TrustStore(
+        anchors=[pki.ca.certificate], crl_sources=[StaticCrlSource(foreign.public_bytes(Encoding.DER))]
+    )
     # When a signer is validated / Then its status is unknown and it is refused
     with pytest.raises(SignatureInvalid) as caught:
         store.validate(pki.member.certificate)
@@ -63,15 +69,21 @@ def test_trust_store_fails_closed_without_crl_from_issuer(pki: Pki) -> None:
 
 def test_trust_store_refuses_crl_with_bad_signature(pki: Pki) -> None:
     forged = make_crl(pki.ca, {}, signing_key=pki.other.key)  # issuer name right, signature wrong
-    store = TrustStore(anchors=[pki.ca.certificate], crl_sources=[StaticCrlSource(forged.public_bytes(Encoding.PEM))])
+    store = TrustStore(
+        anchors=[pki.ca.certificate], crl_sources=[StaticCrlSource(forged.public_bytes(Encoding.PEM))]
+    )
     with pytest.raises(SignatureInvalid) as caught:
         store.validate(pki.member.certificate)
     assert caught.value.reason is Reason.REVOCATION_UNKNOWN
 
 
 def test_trust_store_treats_stale_crl_as_unknown(pki: Pki) -> None:
-    stale = make_crl(pki.ca, {}, last_update=datetime.now(UTC) - timedelta(days=10), next_update=timedelta(days=1))
-    store = TrustStore(anchors=[pki.ca.certificate], crl_sources=[StaticCrlSource(stale.public_bytes(Encoding.DER))])
+    stale = make_crl(
+        pki.ca, {}, last_update=datetime.now(UTC) - timedelta(days=10), next_update=timedelta(days=1)
+    )
+    store = TrustStore(
+        anchors=[pki.ca.certificate], crl_sources=[StaticCrlSource(stale.public_bytes(Encoding.DER))]
+    )
     with pytest.raises(SignatureInvalid) as caught:
         store.validate(pki.member.certificate)
     assert caught.value.reason is Reason.REVOCATION_UNKNOWN
@@ -91,7 +103,9 @@ def test_trust_store_refreshes_crl_file_on_schedule(pki: Pki, tmp_path: Path) ->
     assert store.validate(pki.other.certificate).member_id
     # When the CA revokes the certificate and the file changes
     revoked_at = now[0] - timedelta(minutes=1)
-    path.write_bytes(make_crl(pki.ca, {pki.other.certificate.serial_number: revoked_at}).public_bytes(Encoding.PEM))
+    path.write_bytes(
+        make_crl(pki.ca, {pki.other.certificate.serial_number: revoked_at}).public_bytes(Encoding.PEM)
+    )
     # Then nothing changes before the refresh interval ...
     now[0] += timedelta(minutes=5)
     assert store.validate(pki.other.certificate).member_id
@@ -109,7 +123,9 @@ def test_url_crl_source_fetches_over_http(pki: Pki) -> None:
         assert request.url.path == "/ca.crl"
         return httpx.Response(200, content=crl)
 
-    source = UrlCrlSource("http://127.0.0.1/ca.crl", client=httpx.Client(transport=httpx.MockTransport(handler)))
+    source = UrlCrlSource(
+        "http://127.0.0.1/ca.crl", client=httpx.Client(transport=httpx.MockTransport(handler))
+    )
     store = TrustStore(anchors=[pki.ca.certificate], crl_sources=[source])
     with pytest.raises(SignatureInvalid) as caught:
         store.validate(pki.revoked.certificate)
@@ -120,7 +136,9 @@ def test_url_crl_source_failure_keeps_revocation_unknown(pki: Pki) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(503)
 
-    source = UrlCrlSource("http://127.0.0.1/ca.crl", client=httpx.Client(transport=httpx.MockTransport(handler)))
+    source = UrlCrlSource(
+        "http://127.0.0.1/ca.crl", client=httpx.Client(transport=httpx.MockTransport(handler))
+    )
     store = TrustStore(anchors=[pki.ca.certificate], crl_sources=[source])
     with pytest.raises(SignatureInvalid) as caught:
         store.validate(pki.member.certificate)

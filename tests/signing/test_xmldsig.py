@@ -190,7 +190,7 @@ def test_verify_xml_edxml_default_namespace_needs_excise(tmp_path: Path) -> None
     # When the edXML policy sets excise_empty_xmlns / Then it verifies and binds the sender
     verified = verify_xml(signed, replace(strict, excise_empty_xmlns=True))
     assert verified.member_id == "VN/GOV/000.00.00.G22"
-    assert b"xmlns=\"\"" not in verified.signed_data[0]
+    assert b'xmlns=""' not in verified.signed_data[0]
 
 
 def test_verify_xml_with_pinned_certificate_and_explicit_binding(pki: Pki) -> None:
@@ -214,7 +214,10 @@ def test_verify_xml_at_past_verification_time_accepts_expired_signer(
     signed = sign_xml(DOC, pki.expired.key, pki.expired.certificate)
     when = pki.expired.certificate.not_valid_before_utc + timedelta(days=1)
     # When verified at a time inside its validity, with today's CRL / Then its status then is unknown
-    assert _reason(lambda: verify_xml(signed, _policy(trust, verification_time=when))) is Reason.REVOCATION_UNKNOWN
+    assert (
+        _reason(lambda: verify_xml(signed, _policy(trust, verification_time=when)))
+        is Reason.REVOCATION_UNKNOWN
+    )
     # When revocation is explicitly off / Then it verifies at that time
     assert verify_xml(signed, _policy(trust_no_revocation, verification_time=when)).verified_at == when
 

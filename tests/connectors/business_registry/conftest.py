@@ -22,6 +22,7 @@ from tests.conftest import free_port
 
 SEED = 7
 SIZE = 50_000
+SEARCH_LIMIT = 10_000  # the name index covers the first 10,000 enterprises: quick to build in tests
 SERVICE = ServiceId.parse("VN/GOV/000.00.00.G22/business/enterprise-lookup/v1")
 CLIENT = "VN/GOV/000.00.00.H40/one-stop"
 
@@ -30,7 +31,9 @@ CLIENT = "VN/GOV/000.00.00.H40/one-stop"
 def serve(app: FastAPI) -> Iterator[str]:
     """Run ``app`` under uvicorn in a thread on a free 127.0.0.1 port; yields its base URL."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"sandbox-{port}", daemon=True)
     thread.start()
@@ -64,16 +67,16 @@ class Sandbox:
         return registry
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def sandbox_server() -> Iterator[Sandbox]:
-    app = create_app(seed=SEED, size=SIZE)
+    app = create_app(seed=SEED, size=SIZE, search_limit=SEARCH_LIMIT)
     with serve(app) as url:
         yield Sandbox(url, app)
 
 
 @pytest.fixture
 def sandbox(sandbox_server: Sandbox) -> Sandbox:
-    """The module's sandbox with counters zeroed and every fault off."""
+    """The session's sandbox with counters zeroed and every fault off."""
     state = sandbox_server.state
     state.reset()
     state.latency_ms = state.latency_jitter_ms = state.error_rate = 0.0

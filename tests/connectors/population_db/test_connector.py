@@ -5,6 +5,7 @@ import json
 from dataclasses import replace
 from typing import Any
 
+import httpx
 import pytest
 
 from connectors.population_db import PopulationDbConnector
@@ -337,3 +338,36 @@ async def test_connector_create_from_a_mapping_and_vendored_wsdl() -> None:
     assert PopulationDbConnector.wsdl_path.is_file()
     assert b"http://dancuquocgia.bca" in PopulationDbConnector.wsdl_path.read_bytes()
     await connector.close()
+
+
+@pytest.mark.parametrize(
+    ("status", "content", "error"),
+    [
+        (401, b"unauthorised", BackendAuthFailure),
+        (503, b"<html>maintenance</html>", BackendUnavailable),
+        (404, b"", BackendRejected),
+        (
+            200,
+            b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>',
+            BackendUnavailable,
+        ),
+        (200, b"<a>" * 400_000, BackendUnavailable),
+    ],
+)
+async def test_connector_unusable_national_answers_are_translated(
+    status: int, content: bytes, error: type[Exception]
+) -> None:
+    # Given a national endpoint (an httpx mock transport) answering without a SOAP fault:
+    # plain HTTP errors, a hostile DTD, a body over the size bound
+    http = httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda request: httpx.Response(status, content=content))
+    )
+    connector = PopulationDbConnector(settings("http://national.invalid/dancuquocgia"), http_client=http)
+    try:
+        # When a lookup is made
+        # Then the answer is translated, never parsed unsafely
+        with pytest.raises(error):
+            await connector.call(json_request(LOOKUP, _body(personal_id="001096001005")))
+    finally:
+        await connector.close()
+        await http.aclose()

@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import re
 import shutil
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -60,10 +61,25 @@ async def eventually(predicate: Callable[[], bool], timeout: float = 5.0, what: 
         await asyncio.sleep(0.01)
 
 
-async def force_close(connection_name: str) -> bool:
-    """Close, from the broker side, every RabbitMQ connection named `connection_name`."""
+async def force_close(broker: RabbitBroker) -> bool:
+    """Close `broker`'s connection under it: from RabbitMQ's side, else by shutting its socket."""
+    try:
+        return await _close_from_server(broker.connection_name)
+    except (OSError, RuntimeError):
+        pass
+    cut_socket(broker)  # without rabbitmqctl (or the right to run it)
+    return True
+
+
+def cut_socket(broker: RabbitBroker) -> None:
+    """Drop `broker`'s TCP stream at once, as a network failure would (reaches into pika's transport)."""
+    transport = broker._link.connection._transport  # type: ignore[union-attr]
+    transport._sock.shutdown(socket.SHUT_RDWR)
+
+
+async def _close_from_server(connection_name: str) -> bool:
     if shutil.which("rabbitmqctl") is None:
-        pytest.skip("rabbitmqctl is not available to close a connection under the client")
+        raise RuntimeError("rabbitmqctl is not installed")
     listing = await _run(
         "rabbitmqctl", "list_connections", "-q", "--no-table-headers", "pid", "client_properties"
     )
@@ -83,7 +99,7 @@ async def _run(*command: str) -> str:
     )
     out, err = await process.communicate()
     if process.returncode != 0:
-        pytest.fail(f"{' '.join(command)} failed: {err.decode(errors='replace')}")
+        raise RuntimeError(f"{' '.join(command)} failed: {err.decode(errors='replace')}")
     return out.decode(errors="replace")
 
 
@@ -99,16 +115,13 @@ def scratch(request: pytest.FixtureRequest) -> Iterator[Scratch]:
 
 
 def _rabbit(url: str, scratch: Scratch, index: int, **options: Any) -> RabbitBroker:
-    name = f"lgsp-test-{scratch.run}-{index}"
     options.setdefault("close_timeout", 2.0)
-    broker = RabbitBroker(url, connection_name=name, **options)
-    broker.test_name = name  # type: ignore[attr-defined]
-    return broker
+    return RabbitBroker(url, connection_name=f"lgsp-test-{scratch.run}-{index}", **options)
 
 
 @pytest.fixture
 async def rabbit_factory(rabbitmq_url: str, scratch: Scratch) -> AsyncIterator[RabbitFactory]:
-    """Connected RabbitBrokers with unique connection names (`broker.test_name`), closed afterwards."""
+    """Connected RabbitBrokers with unique connection names, closed afterwards."""
     brokers: list[RabbitBroker] = []
 
     async def make(**options: Any) -> RabbitBroker:

@@ -2,18 +2,31 @@
 
 import asyncio
 import collections
+import contextlib
 import time
 
+import pika
 import pytest
 
 from hub.broker.base import Delivery, Message, Topology
 from hub.broker.rabbitmq import RabbitBroker
-from hub.errors import BrokerConnectionError, BrokerError, ConfigError
-from tests.hub.broker.conftest import RabbitFactory, Scratch, eventually, force_close
+from hub.errors import BrokerConnectionError, BrokerError, ConfigError, PublishNackedError
+from tests.hub.broker.conftest import RabbitFactory, Scratch, cut_socket, eventually, force_close
 
 pytestmark = pytest.mark.rabbitmq
 
 FAST_RECONNECT = (0.05, 0.1, 0.2)
+
+
+async def _publish_retrying(broker: RabbitBroker, queue: str, message: Message) -> None:
+    # What a caller does with BrokerConnectionError: try again.
+    for _ in range(50):
+        try:
+            await broker.publish("", queue, message)
+            return
+        except BrokerConnectionError:
+            await asyncio.sleep(0.1)
+    pytest.fail("publishing never succeeded after the reconnect")
 
 
 async def test_rabbit_connection_closed_mid_run_resumes_and_loses_nothing(
@@ -59,7 +72,7 @@ async def test_rabbit_connection_closed_mid_run_resumes_and_loses_nothing(
 
     async def cut() -> bool:
         await eventually(lambda: len(confirmed) >= 300, timeout=20, what="the first publishes")
-        found = await force_close(broker.test_name)  # type: ignore[attr-defined]
+        found = await force_close(broker)
         cut_at.append(len(confirmed))
         return found
 
@@ -78,41 +91,26 @@ async def test_rabbit_connection_closed_mid_run_resumes_and_loses_nothing(
     assert await broker.healthy()
 
 
-async def test_rabbit_publishes_in_flight_at_a_drop_confirm_or_fail_never_hang(
+async def test_rabbit_publishes_in_flight_when_the_network_drops_fail_with_connection_error(
     rabbit_factory: RabbitFactory, scratch: Scratch
 ) -> None:
-    # Given a steady stream of publishes, up to 200 in flight
+    # Given 300 confirmed publishes, then 300 more handed to the connection but not yet confirmed
     broker = await rabbit_factory(reconnect_delays=FAST_RECONNECT, reconnect_wait=5.0)
     spec = scratch.queue()
     await broker.declare(Topology(queues=(spec,)))
-    publishes: list[asyncio.Task[None]] = []
-    window = asyncio.Semaphore(200)
-    cut_done = asyncio.Event()
-
-    async def one() -> None:
-        try:
-            await broker.publish("", spec.name, Message(b"x" * 1024))
-        finally:
-            window.release()
-
-    async def stream() -> None:
-        while not cut_done.is_set():
-            await window.acquire()
-            publishes.append(asyncio.create_task(one()))
-
-    streaming = asyncio.create_task(stream())
-    # When the connection is cut while they are in flight
-    await asyncio.sleep(0.1)
-    await force_close(broker.test_name)  # type: ignore[attr-defined]
-    cut_done.set()
-    await streaming
-    done, pending = await asyncio.wait(publishes, timeout=15)
-    # Then each one settled: confirmed, or failed with BrokerConnectionError (never silently, never stuck)
+    await asyncio.gather(*(broker.publish("", spec.name, Message(b"before")) for _ in range(300)))
+    in_flight = [asyncio.create_task(broker.publish("", spec.name, Message(b"during"))) for _ in range(300)]
+    await asyncio.sleep(0)
+    # When the TCP stream drops under them
+    cut_socket(broker)
+    # Then every one of them settles promptly, each with BrokerConnectionError (none silently lost)
+    done, pending = await asyncio.wait(in_flight, timeout=10)
     assert not pending
-    errors = [t.exception() for t in done if t.exception() is not None]
+    errors = [t.exception() for t in done]
     assert all(isinstance(e, BrokerConnectionError) for e in errors), {type(e) for e in errors}
-    assert errors, "the cut landed when no publish was in flight"
-    assert await broker.message_count(spec.name) >= len(publishes) - len(errors)
+    # And after the reconnect the confirmed ones are all there, and publishing works again
+    await _publish_retrying(broker, spec.name, Message(b"after"))
+    assert await broker.message_count(spec.name) == 301
 
 
 async def test_rabbit_consumers_are_resubscribed_after_reconnect(
@@ -130,9 +128,9 @@ async def test_rabbit_consumers_are_resubscribed_after_reconnect(
 
     await broker.consume(spec.name, handler)
     # When its connection is closed under it and comes back
-    await force_close(broker.test_name)  # type: ignore[attr-defined]
+    await force_close(broker)
     # Then messages published afterwards reach the same consumer
-    await broker.publish("", spec.name, Message(b"after"))
+    await _publish_retrying(broker, spec.name, Message(b"after"))
     await eventually(lambda: got == [b"after"], what="delivery after the reconnect")
 
 
@@ -152,7 +150,7 @@ async def test_rabbit_stale_ack_after_reconnect_is_dropped_and_message_redeliver
     await broker.publish("", spec.name, Message(b"work", message_id="w-1"))
     await eventually(lambda: len(held) == 1, what="the first delivery")
     # When the connection drops and the old delivery is acked after the reconnect
-    await force_close(broker.test_name)  # type: ignore[attr-defined]
+    await force_close(broker)
     await eventually(lambda: len(held) == 2, what="the redelivery")
     await held[0].ack()
     await held[0].nack(requeue=True)
@@ -207,7 +205,7 @@ async def test_rabbit_request_in_flight_fails_fast_when_connection_drops(
     assert not request.done()
     # When the connection drops / Then the request fails with BrokerConnectionError, not a 30 s timeout
     started = time.monotonic()
-    await force_close(broker.test_name)  # type: ignore[attr-defined]
+    await force_close(broker)
     with pytest.raises(BrokerConnectionError):
         await asyncio.wait_for(request, 5)
     assert time.monotonic() - started < 5
@@ -230,7 +228,7 @@ async def test_rabbit_publish_while_disconnected_fails_after_a_bounded_wait(
     spec = scratch.queue()
     await broker.declare(Topology(queues=(spec,)))
     # When its connection is closed
-    await force_close(broker.test_name)  # type: ignore[attr-defined]
+    await force_close(broker)
     # Then it becomes unhealthy, and a publish gives up after the bounded wait
     deadline = time.monotonic() + 5
     while await broker.healthy():
@@ -296,4 +294,97 @@ async def test_rabbit_quorum_queues_carry_dlq_and_retry(
     deadline = time.monotonic() + 5
     while await broker.message_count(spec.dlq_name) != 1:
         assert time.monotonic() < deadline, "the message did not reach the DLQ"
+        await asyncio.sleep(0.05)
+
+
+async def test_rabbit_topology_is_redeclared_after_reconnect(
+    rabbit_factory: RabbitFactory, scratch: Scratch, rabbitmq_url: str
+) -> None:
+    # Given a declared queue with a DLQ that then disappears behind the broker's back
+    broker = await rabbit_factory(reconnect_delays=FAST_RECONNECT)
+    spec = scratch.queue(dead_letter=True)
+    await broker.declare(Topology(queues=(spec,)))
+    scratch.delete_from(rabbitmq_url)
+    # When the connection is closed and comes back
+    await force_close(broker)
+    await _publish_retrying(broker, spec.name, Message(b"routed again"))
+    # Then the queue and its DLQ exist again, with their dead-lettering
+    assert await broker.message_count(spec.name) == 1
+    delivery = await broker.get(spec.name)
+    assert delivery is not None
+    await delivery.nack(requeue=False)
+    deadline = time.monotonic() + 5
+    while await broker.message_count(spec.dlq_name) != 1:
+        assert time.monotonic() < deadline, "the re-declared DLQ did not receive the rejected message"
+        await asyncio.sleep(0.05)
+
+
+async def test_rabbit_nacked_publish_raises_publish_nacked_error(
+    rabbit_factory: RabbitFactory, scratch: Scratch, rabbitmq_url: str
+) -> None:
+    # Given a queue that holds one message and refuses publishes beyond that
+    spec = scratch.queue(dead_letter=False)
+    with contextlib.closing(pika.BlockingConnection(pika.URLParameters(rabbitmq_url))) as connection:
+        arguments = {"x-max-length": 1, "x-overflow": "reject-publish"}
+        connection.channel().queue_declare(spec.name, durable=True, arguments=arguments)
+    broker = await rabbit_factory()
+    await broker.publish("", spec.name, Message(b"fits"))
+    # When one more is published / Then RabbitMQ nacks it and the caller is told
+    with pytest.raises(PublishNackedError):
+        await broker.publish("", spec.name, Message(b"overflows"))
+    # And the channel goes on: the queue still holds the first one
+    assert await broker.message_count(spec.name) == 1
+
+
+async def test_rabbit_close_lets_a_running_handler_finish_and_ack(
+    rabbit_factory: RabbitFactory, scratch: Scratch
+) -> None:
+    # Given a handler in the middle of a 0.3 s job
+    worker = await rabbit_factory()
+    observer = await rabbit_factory()
+    spec = scratch.queue()
+    await worker.declare(Topology(queues=(spec,)))
+    started, finished = asyncio.Event(), asyncio.Event()
+
+    async def slow(delivery: Delivery) -> None:
+        started.set()
+        await asyncio.sleep(0.3)
+        await delivery.ack()
+        finished.set()
+
+    await worker.consume(spec.name, slow)
+    await worker.publish("", spec.name, Message(b"job"))
+    await asyncio.wait_for(started.wait(), 5)
+    # When the worker is closed
+    await worker.close()
+    # Then the handler finished and acked before the channel closed: nothing is left to redeliver
+    assert finished.is_set()
+    assert await observer.message_count(spec.name) == 0
+
+
+async def test_rabbit_close_gives_up_on_stuck_handlers_and_their_messages_return(
+    rabbit_factory: RabbitFactory, scratch: Scratch
+) -> None:
+    # Given a handler that never finishes, and a 0.3 s bound on close
+    worker = await rabbit_factory(close_timeout=0.3)
+    observer = await rabbit_factory()
+    spec = scratch.queue()
+    await worker.declare(Topology(queues=(spec,)))
+    started = asyncio.Event()
+
+    async def stuck(delivery: Delivery) -> None:
+        started.set()
+        await asyncio.sleep(3600)
+
+    await worker.consume(spec.name, stuck)
+    await worker.publish("", spec.name, Message(b"job"))
+    await asyncio.wait_for(started.wait(), 5)
+    # When the worker is closed / Then close returns soon after the bound
+    began = time.monotonic()
+    await worker.close()
+    assert time.monotonic() - began < 2.0
+    # And the unacked message is back in the queue
+    deadline = time.monotonic() + 5
+    while await observer.message_count(spec.name) != 1:
+        assert time.monotonic() < deadline, "the unacked message did not return to the queue"
         await asyncio.sleep(0.05)

@@ -1,0 +1,555 @@
+"""Every query of the document exchange, on SQLite and PostgreSQL alike.
+
+Delivery state changes are single conditional UPDATEs, so a redelivered broker message, a second
+worker or a replayed request finds the row already moved and does nothing twice.
+
+Delivery states: queued -> available (pull) | sending -> delivered / retrying -> ... (push);
+available/delivered -> acked; any -> dead (DLQ), dead -> queued (``lgsp edocs retry``).
+"""
+
+import contextlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from hub.edocs import tables as t
+from hub.errors import StoreError
+
+SETTLED = frozenset({"available", "delivered", "acked", "dead"})
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def aware(moment: datetime | None) -> datetime | None:
+    """SQLite hands datetimes back naive; they were written in UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+@contextlib.contextmanager
+def _store_errors(what: str) -> Iterator[None]:
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot {what}: {type(exc).__name__}: {exc}") from exc
+
+
+class DuplicateKey(Exception):
+    """A unique key (document or status idempotency key) is already taken."""
+
+
+class _StateChanged(Exception):
+    """A recipient's state changed between reading it and writing the transition."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The outcome of claiming a push delivery: 'claimed', 'settled', 'busy' or 'missing'."""
+
+    outcome: str
+    row: dict[str, Any] | None = None
+    wait: float = 0.0
+
+
+ChunkWriter = Callable[[AsyncConnection], Awaitable[None]]
+
+
+class EdocsRepository:
+    """The store side of the document exchange, over the hub's async engine."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    # ---- documents -----------------------------------------------------------------------------
+
+    async def document_by_key(self, sender: str, document_id: str, business_type: int) -> dict[str, Any] | None:
+        query = sa.select(t.documents.c.id, t.documents.c.response).where(
+            t.documents.c.sender == sender,
+            t.documents.c.document_id == document_id,
+            t.documents.c.business_type == business_type,
+        )
+        with _store_errors("read a document"):
+            async with self.engine.connect() as connection:
+                row = (await connection.execute(query)).first()
+        return dict(row._mapping) if row else None
+
+    async def document(self, hub_id: str, *, with_skeleton: bool = False) -> dict[str, Any] | None:
+        columns = [c for c in t.documents.c if with_skeleton or c.name != "skeleton"]
+        with _store_errors("read a document"):
+            async with self.engine.connect() as connection:
+                row = (await connection.execute(sa.select(*columns).where(t.documents.c.id == hub_id))).first()
+        if row is None:
+            return None
+        found = dict(row._mapping)
+        found["received_at"] = aware(found["received_at"])
+        return found
+
+    async def original_for(self, sender: str, document_id: str) -> dict[str, Any] | None:
+        """The newest document of ``sender`` with that DocumentId (a new document first)."""
+        query = (
+            sa.select(t.documents.c.id, t.documents.c.state, t.documents.c.business_type)
+            .where(t.documents.c.sender == sender, t.documents.c.document_id == document_id)
+            .order_by(t.documents.c.business_type, t.documents.c.received_at.desc())
+            .limit(1)
+        )
+        with _store_errors("read a document"):
+            async with self.engine.connect() as connection:
+                row = (await connection.execute(query)).first()
+        return dict(row._mapping) if row else None
+
+    async def recipients_of(self, hub_id: str) -> list[dict[str, Any]]:
+        query = sa.select(t.recipients).where(t.recipients.c.document == hub_id).order_by(t.recipients.c.organ)
+        with _store_errors("read recipients"):
+            async with self.engine.connect() as connection:
+                return [dict(r._mapping) for r in await connection.execute(query)]
+
+    async def store_document(
+        self,
+        document: dict[str, Any],
+        recipients: Sequence[dict[str, Any]],
+        deliveries: Sequence[dict[str, Any]],
+        *,
+        attachments: ChunkWriter | None = None,
+        refers: tuple[str, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Insert a document with its recipients, attachments and deliveries in one transaction; mark
+        the document it refers to; return the deliveries with their ids.
+
+        Raises:
+            DuplicateKey: the (sender, DocumentId, business type) key is taken.
+            StoreError: the store refused the write.
+        """
+        try:
+            async with self.engine.begin() as connection:
+                await connection.execute(t.documents.insert(), document)
+                if attachments is not None:
+                    await attachments(connection)
+                await connection.execute(t.recipients.insert(), list(recipients))
+                if refers is not None:
+                    await connection.execute(
+                        t.documents.update().where(t.documents.c.id == refers[0]).values(state=refers[1])
+                    )
+                rows = await connection.execute(
+                    t.deliveries.insert().returning(t.deliveries.c.id, t.deliveries.c.key), list(deliveries)
+                )
+                ids = {r.key: r.id for r in rows}
+        except IntegrityError as exc:
+            raise DuplicateKey(str(exc)) from exc
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot store document {document['id']}: {exc}") from exc
+        return [{**d, "id": ids[d["key"]]} for d in deliveries]
+
+    @staticmethod
+    async def insert_chunk(connection: AsyncConnection, document: str, position: int, seq: int, data: bytes) -> None:
+        await connection.execute(
+            t.attachment_chunks.insert(), {"document": document, "position": position, "seq": seq, "data": data}
+        )
+
+    @staticmethod
+    async def insert_attachments(connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            await connection.execute(t.attachments.insert(), list(rows))
+
+    async def attachments_of(self, hub_id: str) -> list[dict[str, Any]]:
+        query = (
+            sa.select(t.attachments).where(t.attachments.c.document == hub_id).order_by(t.attachments.c.position)
+        )
+        with _store_errors("read attachments"):
+            async with self.engine.connect() as connection:
+                return [dict(r._mapping) for r in await connection.execute(query)]
+
+    async def chunks(self, hub_id: str, position: int, count: int) -> AsyncIterator[bytes]:
+        """An attachment's decoded content, one stored chunk at a time."""
+        query = sa.select(t.attachment_chunks.c.data).where(
+            t.attachment_chunks.c.document == hub_id,
+            t.attachment_chunks.c.position == position,
+            t.attachment_chunks.c.seq == sa.bindparam("seq"),
+        )
+        for seq in range(count):
+            with _store_errors("read an attachment"):
+                async with self.engine.connect() as connection:
+                    data = await connection.scalar(query, {"seq": seq})
+            if data is None:
+                raise StoreError(f"attachment {position} of {hub_id} lacks chunk {seq}")
+            yield bytes(data)
+
+    # ---- deliveries ----------------------------------------------------------------------------
+
+    async def mark_published(self, ids: Sequence[int]) -> None:
+        if not ids:
+            return
+        with _store_errors("mark deliveries published"):
+            async with self.engine.begin() as connection:
+                await connection.execute(
+                    t.deliveries.update()
+                    .where(t.deliveries.c.id.in_(list(ids)), t.deliveries.c.published_at.is_(None))
+                    .values(published_at=utcnow())
+                )
+
+    async def unpublished(self, older_than: datetime, limit: int = 500) -> list[dict[str, Any]]:
+        """Deliveries queued before ``older_than`` whose broker message was never confirmed."""
+        query = (
+            sa.select(t.deliveries.c.id, t.deliveries.c.key, t.deliveries.c.kind, t.deliveries.c.mode)
+            .where(
+                t.deliveries.c.state == "queued",
+                t.deliveries.c.published_at.is_(None),
+                t.deliveries.c.queued_at < older_than,
+            )
+            .order_by(t.deliveries.c.id)
+            .limit(limit)
+        )
+        with _store_errors("scan the outbox"):
+            async with self.engine.connect() as connection:
+                return [dict(r._mapping) for r in await connection.execute(query)]
+
+    async def delivery(self, delivery_id: int) -> dict[str, Any] | None:
+        with _store_errors("read a delivery"):
+            async with self.engine.connect() as connection:
+                row = (
+                    await connection.execute(sa.select(t.deliveries).where(t.deliveries.c.id == delivery_id))
+                ).first()
+        return dict(row._mapping) if row else None
+
+    async def make_available(self, delivery_id: int) -> bool:
+        """Put a pull delivery in its recipient's inbox; False when it already was (or is gone)."""
+        with _store_errors("make a delivery available"):
+            async with self.engine.begin() as connection:
+                result = await connection.execute(
+                    t.deliveries.update()
+                    .where(t.deliveries.c.id == delivery_id, t.deliveries.c.state == "queued")
+                    .values(state="available", available_at=utcnow())
+                )
+        return bool(result.rowcount)
+
+    async def claim_push(self, delivery_id: int, token: str, lease: timedelta) -> Claim:
+        """Take a push delivery for one attempt, unless it is settled or another worker holds its lease."""
+        now = utcnow()
+        claimable = sa.or_(
+            t.deliveries.c.state.in_(("queued", "retrying")),
+            sa.and_(t.deliveries.c.state == "sending", t.deliveries.c.lease_until < now),
+        )
+        with _store_errors("claim a delivery"):
+            async with self.engine.begin() as connection:
+                result = await connection.execute(
+                    t.deliveries.update()
+                    .where(t.deliveries.c.id == delivery_id, claimable)
+                    .values(
+                        state="sending",
+                        attempts=t.deliveries.c.attempts + 1,
+                        lease_token=token,
+                        lease_until=now + lease,
+                    )
+                )
+                row = (
+                    await connection.execute(sa.select(t.deliveries).where(t.deliveries.c.id == delivery_id))
+                ).first()
+        if row is None:
+            return Claim("missing")
+        found = dict(row._mapping)
+        if result.rowcount:
+            return Claim("claimed", found)
+        if found["state"] == "sending":
+            until = aware(found["lease_until"]) or now
+            return Claim("busy", found, max((until - now).total_seconds(), 0.0))
+        return Claim("settled", found)
+
+    async def finish_push(self, delivery_id: int, token: str, **values: Any) -> bool:
+        """Record the outcome of an attempt; False when the lease was lost to another worker."""
+        values.setdefault("lease_token", None)
+        values.setdefault("lease_until", None)
+        with _store_errors("record a push attempt"):
+            async with self.engine.begin() as connection:
+                result = await connection.execute(
+                    t.deliveries.update()
+                    .where(t.deliveries.c.id == delivery_id, t.deliveries.c.lease_token == token)
+                    .values(**values)
+                )
+        return bool(result.rowcount)
+
+    async def mark_dead(self, delivery_id: int, error: str) -> None:
+        with _store_errors("dead-letter a delivery"):
+            async with self.engine.begin() as connection:
+                await connection.execute(
+                    t.deliveries.update()
+                    .where(t.deliveries.c.id == delivery_id, t.deliveries.c.state.notin_(("delivered", "acked")))
+                    .values(state="dead", dead_at=utcnow(), last_error=error[:2000], lease_token=None)
+                )
+
+    async def requeue_dead(self, delivery_id: int) -> dict[str, Any] | None:
+        """Move a dead delivery back to queued (fresh attempts); None when it is not dead."""
+        with _store_errors("requeue a delivery"):
+            async with self.engine.begin() as connection:
+                result = await connection.execute(
+                    t.deliveries.update()
+                    .where(t.deliveries.c.id == delivery_id, t.deliveries.c.state == "dead")
+                    .values(
+                        state="queued",
+                        attempts=0,
+                        dead_at=None,
+                        published_at=None,
+                        queued_at=EPOCH,
+                        lease_token=None,
+                        lease_until=None,
+                    )
+                )
+                if not result.rowcount:
+                    return None
+                row = (
+                    await connection.execute(sa.select(t.deliveries).where(t.deliveries.c.id == delivery_id))
+                ).first()
+        return dict(row._mapping) if row else None
+
+    async def dead(self, limit: int = 100) -> list[dict[str, Any]]:
+        query = (
+            sa.select(
+                t.deliveries.c.id,
+                t.deliveries.c.kind,
+                t.deliveries.c.document,
+                t.deliveries.c.status,
+                t.deliveries.c.recipient,
+                t.deliveries.c.mode,
+                t.deliveries.c.attempts,
+                t.deliveries.c.last_error,
+                t.deliveries.c.dead_at,
+                t.documents.c.document_id,
+            )
+            .join(t.documents, t.documents.c.id == t.deliveries.c.document)
+            .where(t.deliveries.c.state == "dead")
+            .order_by(t.deliveries.c.id)
+            .limit(limit)
+        )
+        with _store_errors("list dead deliveries"):
+            async with self.engine.connect() as connection:
+                return [dict(r._mapping) for r in await connection.execute(query)]
+
+    async def ack(self, organ: str, *, document: str | None = None, delivery_id: int | None = None) -> dict[str, Any] | None:
+        """Acknowledge the caller's delivery (idempotent); None when it has none in a state to ack."""
+        where = [t.deliveries.c.recipient == organ]
+        if delivery_id is not None:
+            where.append(t.deliveries.c.id == delivery_id)
+        else:
+            where += [t.deliveries.c.document == document, t.deliveries.c.kind == "edoc"]
+        with _store_errors("acknowledge a delivery"):
+            async with self.engine.begin() as connection:
+                await connection.execute(
+                    t.deliveries.update()
+                    .where(*where, t.deliveries.c.state.in_(("available", "delivered")))
+                    .values(state="acked", acked_at=utcnow())
+                )
+                row = (await connection.execute(sa.select(t.deliveries).where(*where))).first()
+        if row is None or row.state != "acked":
+            return None
+        return dict(row._mapping)
+
+    async def record_failure(self, organ: str, delivery_id: int, error: str) -> bool:
+        with _store_errors("record a failure"):
+            async with self.engine.begin() as connection:
+                result = await connection.execute(
+                    t.deliveries.update()
+                    .where(t.deliveries.c.id == delivery_id, t.deliveries.c.recipient == organ)
+                    .values(last_error=error[:2000])
+                )
+        return bool(result.rowcount)
+
+    async def delivery_for(self, organ: str, document: str) -> dict[str, Any] | None:
+        query = sa.select(t.deliveries).where(
+            t.deliveries.c.recipient == organ, t.deliveries.c.document == document, t.deliveries.c.kind == "edoc"
+        )
+        with _store_errors("read a delivery"):
+            async with self.engine.connect() as connection:
+                row = (await connection.execute(query)).first()
+        return dict(row._mapping) if row else None
+
+    async def inbox(
+        self,
+        organ: str,
+        *,
+        kinds: Sequence[str],
+        states: Sequence[str] | None,
+        sender: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after: int = 0,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        d, doc, st = t.deliveries, t.documents, t.statuses
+        query = (
+            sa.select(
+                d.c.id.label("delivery"),
+                d.c.kind,
+                d.c.state,
+                d.c.mode,
+                d.c.created_at,
+                d.c.available_at,
+                d.c.delivered_at,
+                d.c.acked_at,
+                doc.c.id.label("document"),
+                doc.c.document_id,
+                doc.c.sender,
+                doc.c.subject,
+                doc.c.code,
+                doc.c.promulgation_date,
+                doc.c.business_type,
+                doc.c.refers_to,
+                doc.c.state.label("document_state"),
+                doc.c.received_at,
+                doc.c.signer,
+                st.c.id.label("status_id"),
+                st.c.code.label("status_code"),
+                st.c.author.label("status_author"),
+                st.c.organ.label("status_organ"),
+                st.c.description.label("status_description"),
+                st.c.timestamp.label("status_timestamp"),
+            )
+            .join(doc, doc.c.id == d.c.document)
+            .outerjoin(st, st.c.id == d.c.status)
+            .where(d.c.recipient == organ, d.c.kind.in_(list(kinds)), d.c.id > after)
+            .order_by(d.c.id)
+            .limit(limit)
+        )
+        if states is not None:
+            query = query.where(d.c.state.in_(list(states)))
+        if sender is not None:
+            query = query.where(doc.c.sender == sender)
+        if since is not None:
+            query = query.where(d.c.created_at >= since)
+        if until is not None:
+            query = query.where(d.c.created_at < until)
+        with _store_errors("read an inbox"):
+            async with self.engine.connect() as connection:
+                rows = [dict(r._mapping) for r in await connection.execute(query)]
+        for row in rows:
+            for key in ("created_at", "available_at", "delivered_at", "acked_at", "received_at"):
+                row[key] = aware(row[key])
+        return rows
+
+    # ---- statuses ------------------------------------------------------------------------------
+
+    async def status_by_key(
+        self, document: str, organ: str, author: str, code: str, timestamp: str
+    ) -> dict[str, Any] | None:
+        query = sa.select(t.statuses.c.id).where(
+            t.statuses.c.document == document,
+            t.statuses.c.organ == organ,
+            t.statuses.c.author == author,
+            t.statuses.c.code == code,
+            t.statuses.c.timestamp == timestamp,
+        )
+        with _store_errors("read a status"):
+            async with self.engine.connect() as connection:
+                row = (await connection.execute(query)).first()
+        return dict(row._mapping) if row else None
+
+    async def store_status(
+        self,
+        transitions: Sequence[tuple[str, int, dict[str, Any]]],
+        statuses: Sequence[dict[str, Any]],
+        deliveries: Sequence[dict[str, Any]],
+    ) -> list[dict[str, Any]] | None:
+        """Apply recipient-state transitions (optimistic: by version), insert statuses and deliveries,
+        atomically; None when a recipient's state changed underneath (the caller re-checks).
+
+        Raises:
+            DuplicateKey: a status with the same key exists.
+            StoreError: the store refused the write.
+        """
+        try:
+            async with self.engine.begin() as connection:
+                for organ, version, values in transitions:
+                    result = await connection.execute(
+                        t.recipients.update()
+                        .where(
+                            t.recipients.c.document == statuses[0]["document"],
+                            t.recipients.c.organ == organ,
+                            t.recipients.c.version == version,
+                        )
+                        .values(version=version + 1, updated_at=utcnow(), **values)
+                    )
+                    if not result.rowcount:
+                        raise _StateChanged
+                await connection.execute(t.statuses.insert(), list(statuses))
+                rows = await connection.execute(
+                    t.deliveries.insert().returning(t.deliveries.c.id, t.deliveries.c.key), list(deliveries)
+                )
+                ids = {r.key: r.id for r in rows}
+        except _StateChanged:
+            return None
+        except IntegrityError as exc:
+            raise DuplicateKey(str(exc)) from exc
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot store a status: {exc}") from exc
+        return [{**d, "id": ids[d["key"]]} for d in deliveries]
+
+    async def status(self, status_id: str) -> dict[str, Any] | None:
+        with _store_errors("read a status"):
+            async with self.engine.connect() as connection:
+                row = (await connection.execute(sa.select(t.statuses).where(t.statuses.c.id == status_id))).first()
+        return dict(row._mapping) if row else None
+
+    async def statuses_of(self, document: str) -> list[dict[str, Any]]:
+        query = (
+            sa.select(*(c for c in t.statuses.c if c.name != "raw"))
+            .where(t.statuses.c.document == document)
+            .order_by(t.statuses.c.created_at, t.statuses.c.id)
+        )
+        with _store_errors("read statuses"):
+            async with self.engine.connect() as connection:
+                rows = [dict(r._mapping) for r in await connection.execute(query)]
+        for row in rows:
+            row["created_at"] = aware(row["created_at"])
+            row["staff"] = json.loads(row["staff"]) if row["staff"] else None
+        return rows
+
+    # ---- agencies ------------------------------------------------------------------------------
+
+    async def agencies(self, codes: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        query = sa.select(t.agencies).order_by(t.agencies.c.code)
+        if codes is not None:
+            query = query.where(t.agencies.c.code.in_(list(codes)))
+        with _store_errors("read agencies"):
+            async with self.engine.connect() as connection:
+                return [dict(r._mapping) for r in await connection.execute(query)]
+
+    async def upsert_agencies(self, rows: Sequence[dict[str, Any]]) -> tuple[int, int]:
+        """Insert or update agencies; return (inserted, updated)."""
+        codes = [r["code"] for r in rows]
+        now = utcnow()
+        with _store_errors("import agencies"):
+            async with self.engine.begin() as connection:
+                existing: set[str] = set()
+                for start in range(0, len(codes), 500):
+                    batch = codes[start : start + 500]
+                    found = await connection.execute(
+                        sa.select(t.agencies.c.code).where(t.agencies.c.code.in_(batch))
+                    )
+                    existing.update(r.code for r in found)
+                new = [{**r, "updated_at": now} for r in rows if r["code"] not in existing]
+                old = [{**r, "updated_at": now, "key": r["code"]} for r in rows if r["code"] in existing]
+                if new:
+                    await connection.execute(t.agencies.insert(), new)
+                if old:
+                    await connection.execute(
+                        t.agencies.update()
+                        .where(t.agencies.c.code == sa.bindparam("key"))
+                        .values(
+                            name=sa.bindparam("name"),
+                            parent=sa.bindparam("parent"),
+                            endpoint=sa.bindparam("endpoint"),
+                            updated_at=sa.bindparam("updated_at"),
+                        ),
+                        [{k: v for k, v in r.items() if k != "code"} for r in old],
+                    )
+        return len(new), len(old)
+
+
+__all__ = ["Claim", "DuplicateKey", "EdocsRepository", "aware", "utcnow"]

@@ -306,7 +306,7 @@ def sandbox(
             raise typer.Exit(EXIT_CONFIG)
     try:
         asgi = points[name].load()(**options)
-    except TypeError as exc:
+    except (TypeError, ConfigError) as exc:
         err.print(f"[red]error:[/red] sandbox {name}: bad option ({exc})")
         raise typer.Exit(EXIT_CONFIG) from exc
     import uvicorn
@@ -338,8 +338,7 @@ def _mount_plugins() -> None:
     app.add_typer(signing_app)
 
 
-with contextlib.suppress(ImportError):
-    _mount_plugins()
+_mount_plugins()
 
 
 def main() -> None:

@@ -32,7 +32,11 @@ class Operation:
 
 @dataclass(frozen=True, slots=True)
 class ConnectorRequest:
-    """What the worker hands a connector: one HTTP-shaped request for one operation."""
+    """What the worker hands a connector: one HTTP-shaped request for one operation.
+
+    ``attempt`` counts the worker's retries of the same message (1 on the first try), for
+    national systems that refuse a repeated request id.
+    """
 
     operation: str
     service: ServiceId
@@ -45,6 +49,7 @@ class ConnectorRequest:
     body: bytes = b""
     content_type: str = "application/json"
     user_id: str | None = None
+    attempt: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 from collections.abc import Mapping
+from dataclasses import replace
 
 from hub.broker.base import Broker, Consumer, Delivery
 from hub.codec import message_to_envelope, reply_to_message
@@ -143,7 +144,7 @@ class Worker:
         delay = retry.backoff
         for attempt in range(1, retry.attempts + 1):
             try:
-                result = await binding.connector.call(request)
+                result = await binding.connector.call(replace(request, attempt=attempt))
                 return _ok_reply(envelope, result)
             except ConnectorError as exc:
                 disposition = disposition_for(exc)

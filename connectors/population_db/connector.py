@@ -378,7 +378,7 @@ class PopulationDbConnector(Connector):
             field = _CANONICAL_FIELDS.get(exc.path.split(".")[0], exc.path)
             raise InvalidInput(f"{field}: {exc.cause}", field=field) from exc
         with self._translated():
-            raw = await route.proxy(**self._meta(request.message_id), **fields)
+            raw = await route.proxy(**self._meta(request.message_id, request.attempt), **fields)
         root = self._national_reply(raw, passthrough=False)
         with self._translated():
             result = route.binding_operation.process_reply(root)
@@ -461,10 +461,12 @@ class PopulationDbConnector(Connector):
                 raise error(message, field=".".join(map(str, path)) or None) from exc
             raise error(message) from exc
 
-    def _meta(self, message_id: str) -> dict[str, str]:
+    def _meta(self, message_id: str, attempt: int = 1) -> dict[str, str]:
         settings = self._settings
+        # The national system refuses a repeated MaYeuCau, so a worker's retry carries its attempt.
+        request_id = message_id if attempt == 1 else f"{message_id}:{attempt}"
         meta = {
-            "MaYeuCau": message_id if _REQUEST_ID.fullmatch(message_id) else _digest(message_id),
+            "MaYeuCau": request_id if _REQUEST_ID.fullmatch(request_id) else _digest(request_id),
             "MaDVC": settings.public_service_code,
             "MaTichHop": settings.integration_code,
             "MaCanBo": settings.officer_id,

@@ -32,6 +32,7 @@ BROKER_DOWN = Disposition("Server.ClientProxy.BrokerUnavailable", 503)
 INTERNAL = Disposition("Server.ServerProxy.InternalError", 500)
 
 _TABLE: tuple[tuple[type[BaseException], Disposition], ...] = (
+    (errors.Replayed, REPLAYED),
     (errors.InvalidInput, Disposition("Client.InvalidRequest", 400, client_fault=True)),
     (errors.NotFound, Disposition("Server.ServerProxy.NotFound", 404)),
     (errors.BackendRejected, Disposition("Server.ServerProxy.BackendRejected", 422)),

@@ -59,6 +59,10 @@ class StoreError(HubError):
     """The store refused or lost a write."""
 
 
+class Replayed(HubError):
+    """A signed request repeats a message id its client already used."""
+
+
 class BrokerError(HubError):
     """The broker could not do what was asked."""
 
@@ -167,6 +171,7 @@ __all__ = [
     "NotFound",
     "PublishNackedError",
     "RegistryError",
+    "Replayed",
     "ReplyTimeout",
     "StoreError",
     "UnroutableError",

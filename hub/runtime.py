@@ -12,11 +12,14 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from hub.broker import Broker, create_broker
+from hub.cache import Cache, MemoryCache, RedisCache
 from hub.connector import ConnectorContext
 from hub.errors import BrokerConnectionError
 from hub.extension import Extension
+from hub.gateway.signatures import GatewaySignatures
 from hub.identifiers import ServiceId
 from hub.metrics import HubMetrics
+from hub.ratelimit import RateLimiter
 from hub.registry import ConnectorRegistry, bind_services
 from hub.settings import ServiceSettings, Settings
 from hub.store import ExchangeLog, Store
@@ -44,6 +47,13 @@ def extension_factories(settings: Settings) -> list[Callable[["Hub"], Extension]
     return factories
 
 
+def build_cache(url: str) -> Cache:
+    """The shared cache a URL names: ``memory://`` (this process) or ``redis://...`` (every worker)."""
+    if url.startswith("memory:"):
+        return MemoryCache()
+    return RedisCache.from_url(url)
+
+
 # (module, class) of each hub-core extension; each class has `enabled(settings) -> bool`.
 _EXTENSIONS: tuple[tuple[str, str], ...] = (
     ("hub.soap_face.extension", "SoapFace"),
@@ -62,6 +72,8 @@ class Hub:
         store: Store,
         registry: ConnectorRegistry,
         metrics: HubMetrics | None = None,
+        cache: Cache | None = None,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         self.settings = settings
         self.broker = broker
@@ -72,6 +84,11 @@ class Hub:
         self.services: dict[ServiceId, ServiceSettings] = settings.service_ids()
         self.service_set = frozenset(self.services)
         self.workers: list[Worker] = []
+        self.signatures = GatewaySignatures.from_settings(settings)
+        self.cache: Cache = cache or build_cache(settings.shared.cache_url)
+        self.rate_limiter = rate_limiter or RateLimiter(
+            settings.shared.rate_limit_url, key_prefix=f"{settings.broker.namespace}-ratelimit"
+        )
         self.extensions: list[Extension] = [factory(self) for factory in extension_factories(settings)]
         self._started = False
         self._extensions_started: list[Extension] = []
@@ -108,7 +125,7 @@ class Hub:
 
     def context_for(self, instance: str) -> ConnectorContext:
         """The collaborators handed to a connector instance (overridden by deployments that add some)."""
-        return ConnectorContext(instance=instance)
+        return ConnectorContext(instance=instance, cache=self.cache, rate_limiter=self.rate_limiter)
 
     async def start_workers(self, instances: Iterable[str] | None = None, *, count: int = 1) -> list[Worker]:
         """Build the connectors of `instances` (all when None) and start `count` workers serving them.
@@ -152,6 +169,8 @@ class Hub:
             await worker.stop(timeout)
         self.workers.clear()
         await self.exchange_log.close()
+        await self.cache.close()
+        await self.rate_limiter.close()
         try:
             await self.broker.close()
         except BrokerConnectionError:

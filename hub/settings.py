@@ -79,6 +79,41 @@ class StoreSettings(_Strict):
         return value
 
 
+class SharedStateSettings(_Strict):
+    """Stores every worker process shares: the response cache and the rate limits towards national systems."""
+
+    cache_url: str = Field("memory://", description="memory:// (one process) or redis://host:6379/0")
+    rate_limit_url: str = Field("async+memory://", description="async+memory:// or async+redis://host:6379/0")
+
+    @field_validator("cache_url")
+    @classmethod
+    def _cache(cls, value: str) -> str:
+        if not value.startswith(("memory:", "redis://", "rediss://")):
+            raise ValueError("expected memory:// or redis://host:port/db")
+        return value
+
+
+class SigningSettings(_Strict):
+    """Signed requests (members) and signed responses (the hub)."""
+
+    trust_anchors: tuple[str, ...] = Field(
+        (), description="PEM files of the CAs that issue member certificates"
+    )
+    crls: tuple[str, ...] = Field((), description="CRL files or http(s) URLs, refreshed hourly")
+    revocation: Literal["required", "off"] = "required"
+    hub_key: str | None = Field(None, description="PEM private key the hub signs its responses with")
+    hub_certificate: str | None = None
+    timestamp_window: float = Field(
+        300.0, gt=0, le=3600, description="seconds a signed request stays acceptable"
+    )
+
+    @model_validator(mode="after")
+    def _pair(self) -> "SigningSettings":
+        if bool(self.hub_key) != bool(self.hub_certificate):
+            raise ValueError("signing.hub_key and signing.hub_certificate go together")
+        return self
+
+
 class MemberSettings(_Strict):
     """A client member or subsystem allowed to call the hub."""
 
@@ -87,6 +122,7 @@ class MemberSettings(_Strict):
         (), description="accepted X-Api-Key values; plain text or 'sha256:<hex>' of the key"
     )
     require_signature: bool = False
+    certificates: tuple[str, ...] = Field((), description="PEM files of this member's signing certificates")
 
     def accepts_key(self, presented: str) -> bool:
         """Constant-time check of a presented API key against every configured one."""
@@ -158,6 +194,8 @@ class Settings(_Strict):
     services: Mapping[str, ServiceSettings] = Field(default_factory=dict)
     acl: tuple[AclEntry, ...] = ()
     edocs: EdocsSettings = EdocsSettings()
+    shared: SharedStateSettings = SharedStateSettings()
+    signing: SigningSettings = SigningSettings()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator("members")
@@ -315,6 +353,8 @@ __all__ = [
     "RetrySettings",
     "ServiceSettings",
     "Settings",
+    "SharedStateSettings",
+    "SigningSettings",
     "StoreSettings",
     "load_settings",
 ]

@@ -27,6 +27,7 @@ _TABLE: tuple[tuple[type[BaseException], type[BrokerError], str], ...] = (
     (pe.ChannelClosedByBroker, BrokerError, "RabbitMQ closed the channel"),
     (pe.ChannelClosed, BrokerConnectionError, "the channel is closed"),
     (pe.ChannelWrongStateError, BrokerConnectionError, "the channel is closed"),
+    (pe.UnsupportedAMQPFieldException, BrokerError, "a header value has a type AMQP cannot carry"),
     (pe.AMQPError, BrokerError, "RabbitMQ refused the operation"),
     (OSError, BrokerConnectionError, "RabbitMQ cannot be reached"),
 )

@@ -29,7 +29,12 @@ DEAD_LETTER_EXCHANGE = "lgsp.dlx"
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """An AMQP message: body plus the properties the hub uses."""
+    """An AMQP message: body plus the properties the hub uses.
+
+    Header values must be AMQP table types (str, bytes, int, bool, nested tables and lists);
+    RabbitMQ refuses floats. A request's correlation id is replaced by a fresh one when another
+    request in flight already uses it.
+    """
 
     body: bytes
     content_type: str | None = None

@@ -28,7 +28,7 @@ from hub.broker.base import (
     QueueSpec,
     Topology,
 )
-from hub.errors import BrokerConnectionError, ReplyTimeout, UnroutableError
+from hub.errors import BrokerConnectionError, BrokerError, ReplyTimeout, UnroutableError
 
 log = logging.getLogger(__name__)
 
@@ -249,7 +249,7 @@ class EmbeddedBroker(Broker):
             self._resolve_reply(message)
             return
         if exchange not in self._exchanges:
-            raise BrokerConnectionError(f"no exchange {exchange!r} (channel closed: NOT_FOUND)")
+            raise BrokerError(f"no exchange {exchange!r} (channel closed: NOT_FOUND)")
         queues = self._route(exchange, routing_key)
         if not queues:
             if mandatory:
@@ -339,7 +339,7 @@ class EmbeddedBroker(Broker):
         self._require_open()
         target = self._queues.get(queue)
         if target is None:
-            raise BrokerConnectionError(f"no queue {queue!r} (channel closed: NOT_FOUND)")
+            raise BrokerError(f"no queue {queue!r} (channel closed: NOT_FOUND)")
         consumer = _EmbeddedConsumer(self, target, handler, max(1, prefetch))
         target.consumers.append(consumer)
         self._consumers.append(consumer)
@@ -349,6 +349,10 @@ class EmbeddedBroker(Broker):
     async def request(self, exchange: str, routing_key: str, message: Message, *, timeout: float) -> Message:
         self._require_open()
         correlation_id = message.correlation_id or f"rpc-{next(self._ids)}"
+        if (
+            correlation_id in self._replies
+        ):  # two callers reusing one id: as RabbitMQ, give this one a fresh id
+            correlation_id = f"rpc-{next(self._ids)}"
         future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self._replies[correlation_id] = future
         try:
@@ -382,7 +386,7 @@ class EmbeddedBroker(Broker):
         self._require_open()
         target = self._queues.get(queue)
         if target is None:
-            raise BrokerConnectionError(f"no queue {queue!r} (channel closed: NOT_FOUND)")
+            raise BrokerError(f"no queue {queue!r} (channel closed: NOT_FOUND)")
         if not target.ready:
             return None
         delivery = _EmbeddedDelivery(self, target, target.ready.popleft(), None)
@@ -393,7 +397,7 @@ class EmbeddedBroker(Broker):
         self._require_open()
         target = self._queues.get(queue)
         if target is None:
-            raise BrokerConnectionError(f"no queue {queue!r} (channel closed: NOT_FOUND)")
+            raise BrokerError(f"no queue {queue!r} (channel closed: NOT_FOUND)")
         return len(target.ready)
 
     async def purge(self, queue: str) -> None:

@@ -25,6 +25,7 @@ from hub.dispositions import (
     ACCESS_DENIED,
     MAINTENANCE,
     MALFORMED,
+    REPLAYED,
     TOO_LARGE,
     UNAUTHENTICATED,
     UNKNOWN_SERVICE,
@@ -36,6 +37,7 @@ from hub.envelope import Envelope, new_id, utcnow
 from hub.errors import BrokerError, EnvelopeError, IdentifierError
 from hub.gateway.auth import AuthError, Caller, authenticate_api_key, authorize
 from hub.gateway.common import HUB_HEADERS, TooLarge, dispatch, read_body, request_hash
+from hub.gateway.signatures import SIGNATURE_HEADER, authenticate_signed
 from hub.http import end_to_end
 from hub.identifiers import encode_header, resolve_service, split_rest_path
 from hub.registry import operation_for
@@ -181,16 +183,40 @@ def create_app(hub: "Hub") -> Starlette:
         attempt.service = label = str(service)
         attempt.operation = operation_for(service, hub.services[service].operation)
         try:
-            caller = authenticate_api_key(settings, headers.get("x-road-client"), headers.get("x-api-key"))
-            authorize(settings, caller, service)
-        except AuthError as exc:
-            return auth_failure(exc, label)
-        attempt.client = str(caller.client)
-        try:
             body = await read_body(request, limit)
         except TooLarge as exc:
             return error(TOO_LARGE, str(exc), service=label)
         attempt.request_bytes = len(body)
+        signature = headers.get(SIGNATURE_HEADER)
+        signed_path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        try:
+            if signature is None:
+                caller = authenticate_api_key(
+                    settings, headers.get("x-road-client"), headers.get("x-api-key")
+                )
+            else:
+                caller = authenticate_signed(
+                    settings,
+                    hub.signatures,
+                    headers.get("x-road-client"),
+                    signature,
+                    body,
+                    method=request.method,
+                    path=signed_path,
+                    message_id=headers.get("x-road-id"),
+                )
+            authorize(settings, caller, service)
+        except AuthError as exc:
+            return auth_failure(exc, label)
+        attempt.client = str(caller.client)
+        if signature is not None and not await hub.store.remember_message(
+            attempt.client, attempt.message_id, retention=2 * hub.signatures.window
+        ):
+            return error(
+                REPLAYED,
+                f"message id {attempt.message_id!r} of {attempt.client} was already received",
+                service=label,
+            )
         if len(attempt.message_id) > 128:
             return error(MALFORMED, "X-Road-Id is longer than 128 characters", service=label)
         envelope = Envelope(
@@ -231,6 +257,15 @@ def create_app(hub: "Hub") -> Starlette:
         if reply.error_type:
             out_headers["X-Road-Error"] = reply.error_type
             metrics.errors.labels(label, reply.error_type).inc()
+        hub_signature = hub.signatures.sign_response(
+            reply.body,
+            method=request.method,
+            path=signed_path,
+            client=attempt.client,
+            message_id=attempt.message_id,
+        )
+        if hub_signature is not None:
+            out_headers["X-Road-Signature"] = hub_signature
         return Response(
             reply.body, status_code=reply.status, media_type=reply.content_type, headers=out_headers
         )

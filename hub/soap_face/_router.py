@@ -29,7 +29,7 @@ from hub.dispositions import (
     disposition_for,
 )
 from hub.envelope import Envelope, Reply, new_id, utcnow
-from hub.errors import BackendRejected, HubError, IdentifierError, NotFound
+from hub.errors import BackendRejected, HubError, IdentifierError, NotFound, Replayed
 from hub.gateway.auth import AuthError, authorize
 from hub.gateway.common import HUB_HEADERS, TooLarge, dispatch, read_body
 from hub.http import end_to_end
@@ -215,9 +215,13 @@ def soap_router(hub: "Hub", faces: Faces) -> APIRouter:
                 raise SoapProtocolError("X-Road-Id is longer than 128 characters", field="X-Road-Id")
             attempt.service = label = str(service)
             attempt.operation = operation_for(service, hub.services[service].operation)
-            caller = authenticate_soap(settings, request.headers, message)
+            caller = authenticate_soap(settings, request.headers, message, hub.signatures)
             authorize(settings, caller, service)
             attempt.client = str(caller.client)
+            if caller.method == "signature" and not await hub.store.remember_message(
+                attempt.client, attempt.message_id, retention=2 * hub.signatures.window
+            ):
+                raise Replayed(f"message id {attempt.message_id!r} of {attempt.client} was already received")
             face = faces.get(service)
             envelope = _envelope(request, attempt, service, message, face, timeout)
         except _REFUSABLE as exc:

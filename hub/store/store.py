@@ -2,14 +2,14 @@
 
 import asyncio
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from hub.errors import StoreError
@@ -30,6 +30,7 @@ class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._flag_cache: dict[str, tuple[float, str | None]] = {}
+        self._inserts = 0
 
     @classmethod
     def from_url(cls, url: str, *, echo: bool = False) -> "Store":
@@ -94,6 +95,29 @@ class Store:
         async with self.engine.connect() as connection:
             result = await connection.execute(query)
             return [dict(row._mapping) for row in result]
+
+    async def remember_message(self, client: str, message_id: str, *, retention: timedelta) -> bool:
+        """Record that `client` sent `message_id`; False when it was seen before (a replay).
+
+        Entries older than `retention` are pruned now and then, so the table stays small.
+        """
+        now = datetime.now(UTC)
+        try:
+            async with self.engine.begin() as connection:
+                await connection.execute(
+                    tables.seen_messages.insert().values(client=client, message_id=message_id, seen_at=now)
+                )
+        except IntegrityError:
+            return False
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot record message id {message_id!r}: {exc}") from exc
+        self._inserts += 1
+        if self._inserts % 1000 == 1:
+            async with self.engine.begin() as connection:
+                await connection.execute(
+                    tables.seen_messages.delete().where(tables.seen_messages.c.seen_at < now - retention)
+                )
+        return True
 
     async def set_flag(self, name: str, value: str) -> None:
         now = datetime.now(UTC)

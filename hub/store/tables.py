@@ -30,3 +30,11 @@ flags = sa.Table(
     sa.Column("value", sa.String(255), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+seen_messages = sa.Table(
+    "seen_messages",
+    metadata,
+    sa.Column("client", sa.String(512), primary_key=True),
+    sa.Column("message_id", sa.String(128), primary_key=True),
+    sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False, index=True),
+)

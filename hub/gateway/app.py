@@ -10,9 +10,7 @@ disposition table gives.
 import logging
 import os
 import socket
-import time
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
@@ -33,15 +31,14 @@ from hub.dispositions import (
     disposition_for,
     error_body,
 )
-from hub.envelope import Envelope, new_id, utcnow
+from hub.envelope import Envelope, new_id
 from hub.errors import BrokerError, EnvelopeError, IdentifierError
 from hub.gateway.auth import AuthError, Caller, authenticate_api_key, authorize
-from hub.gateway.common import HUB_HEADERS, TooLarge, dispatch, read_body, request_hash
+from hub.gateway.common import HUB_HEADERS, Attempt, TooLarge, dispatch, read_body, record, request_hash
 from hub.gateway.signatures import SIGNATURE_HEADER, authenticate_signed
 from hub.http import end_to_end
 from hub.identifiers import encode_header, resolve_service, split_rest_path
 from hub.registry import operation_for
-from hub.store import ExchangeRecord
 
 if TYPE_CHECKING:
     from hub.runtime import Hub
@@ -51,22 +48,6 @@ log = logging.getLogger(__name__)
 _METADATA = {"listMethods", "allowedMethods"}
 
 _HOP = f"gateway:{socket.gethostname()}:{os.getpid()}"
-
-
-@dataclass(slots=True)
-class _Attempt:
-    """What is known of one request so far; every request ends as one exchange record."""
-
-    method: str
-    message_id: str
-    request_id: str = field(default_factory=new_id)
-    received_at: datetime = field(default_factory=utcnow)
-    started: float = field(default_factory=time.perf_counter)
-    client: str = "-"
-    service: str = "-"
-    operation: str = "-"
-    request_bytes: int = 0
-    response_bytes: int = 0
 
 
 def create_app(hub: "Hub") -> Starlette:
@@ -132,31 +113,13 @@ def create_app(hub: "Hub") -> Starlette:
 
     async def r1(request: Request) -> Response:
         rest = request.path_params["rest"]
-        attempt = _Attempt(method=request.method, message_id=request.headers.get("x-road-id") or new_id())
+        attempt = Attempt(method=request.method, message_id=request.headers.get("x-road-id") or new_id())
         response = await handle(request, rest, attempt)
-        elapsed = time.perf_counter() - attempt.started
-        metrics.requests.labels(attempt.service, str(response.status_code)).inc()
-        metrics.latency.labels(attempt.service).observe(elapsed)
-        hub.exchange_log.add(
-            ExchangeRecord(
-                message_id=attempt.message_id[:128],
-                request_id=attempt.request_id,
-                client=attempt.client,
-                service=attempt.service,
-                operation=attempt.operation,
-                method=attempt.method,
-                status=response.status_code,
-                error_type=response.headers.get("X-Road-Error"),
-                request_bytes=attempt.request_bytes,
-                response_bytes=attempt.response_bytes,
-                received_at=attempt.received_at,
-                completed_at=utcnow(),
-                duration_ms=elapsed * 1000.0,
-            )
-        )
+        attempt.error_type = response.headers.get("X-Road-Error")
+        record(hub, attempt, response.status_code)
         return response
 
-    async def handle(request: Request, rest: str, attempt: "_Attempt") -> Response:
+    async def handle(request: Request, rest: str, attempt: "Attempt") -> Response:
         if await hub.in_maintenance():
             return error(MAINTENANCE, "the hub is in maintenance mode; try again later")
         try:

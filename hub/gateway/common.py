@@ -2,12 +2,16 @@
 
 import base64
 import hashlib
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
 from hub.codec import envelope_to_message, message_to_reply
-from hub.envelope import Envelope, Reply
+from hub.envelope import Envelope, Reply, new_id, utcnow
+from hub.store import ExchangeRecord
 
 if TYPE_CHECKING:
     from hub.runtime import Hub
@@ -52,6 +56,47 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+@dataclass(slots=True)
+class Attempt:
+    """What is known of one request so far; every request, refused or answered, ends as one record."""
+
+    method: str
+    message_id: str
+    request_id: str = field(default_factory=new_id)
+    received_at: datetime = field(default_factory=utcnow)
+    started: float = field(default_factory=time.perf_counter)
+    client: str = "-"
+    service: str = "-"
+    operation: str = "-"
+    request_bytes: int = 0
+    response_bytes: int = 0
+    error_type: str | None = None
+
+
+def record(hub: "Hub", attempt: Attempt, status: int) -> None:
+    """Count the request in the metrics and queue its exchange record."""
+    elapsed = time.perf_counter() - attempt.started
+    hub.metrics.requests.labels(attempt.service, str(status)).inc()
+    hub.metrics.latency.labels(attempt.service).observe(elapsed)
+    hub.exchange_log.add(
+        ExchangeRecord(
+            message_id=attempt.message_id[:128],
+            request_id=attempt.request_id,
+            client=attempt.client,
+            service=attempt.service,
+            operation=attempt.operation,
+            method=attempt.method,
+            status=status,
+            error_type=attempt.error_type,
+            request_bytes=attempt.request_bytes,
+            response_bytes=attempt.response_bytes,
+            received_at=attempt.received_at,
+            completed_at=utcnow(),
+            duration_ms=elapsed * 1000.0,
+        )
+    )
+
+
 async def dispatch(hub: "Hub", envelope: Envelope, *, timeout: float) -> Reply:
     """Send a request envelope to its service's connector queue and wait for the worker's reply.
 
@@ -68,4 +113,4 @@ async def dispatch(hub: "Hub", envelope: Envelope, *, timeout: float) -> Reply:
     return message_to_reply(message)
 
 
-__all__ = ["HUB_HEADERS", "TooLarge", "dispatch", "read_body", "request_hash"]
+__all__ = ["HUB_HEADERS", "Attempt", "TooLarge", "dispatch", "read_body", "record", "request_hash"]

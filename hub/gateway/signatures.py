@@ -132,7 +132,9 @@ class GatewaySignatures:
         try:
             return verify_soap(envelope, self._soap_policy)
         except SigningError as exc:
-            raise AuthError(f"SOAP signature refused ({exc.reason.name}): {exc}", kind="unauthenticated") from exc
+            raise AuthError(
+                f"SOAP signature refused ({exc.reason.name}): {exc}", kind="unauthenticated"
+            ) from exc
 
     def sign_response(
         self, body: bytes, *, method: str, path: str, client: str, message_id: str

@@ -11,9 +11,8 @@ import json
 import logging
 import os
 import socket
-import time
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
@@ -28,10 +27,11 @@ from hub.dispositions import (
     Disposition,
     disposition_for,
 )
-from hub.envelope import Envelope, Reply, new_id, utcnow
+from hub.envelope import Envelope, Reply, new_id
 from hub.errors import BackendRejected, HubError, IdentifierError, NotFound, Replayed
 from hub.gateway.auth import AuthError, authorize
-from hub.gateway.common import HUB_HEADERS, TooLarge, dispatch, read_body
+from hub.gateway.common import HUB_HEADERS, Attempt, TooLarge, dispatch, read_body
+from hub.gateway.common import record as record_exchange
 from hub.http import end_to_end
 from hub.identifiers import ServiceId, encode_header, resolve_service, split_rest_path
 from hub.registry import operation_for
@@ -40,7 +40,6 @@ from hub.soap_face._schema import read_request, write_response
 from hub.soap_face._wsdl import Face, Faces, ModelFace, addressed
 from hub.soap_face.auth import authenticate_soap
 from hub.soap_face.errors import BadReply, InvalidBody, SoapProtocolError, UnknownService, disposition_of
-from hub.store import ExchangeRecord
 from signing import XmlError, parse_xml
 
 if TYPE_CHECKING:
@@ -55,23 +54,6 @@ _SOAP_ONLY = frozenset({"content-type", "soapaction", "accept", "accept-encoding
 _AUTH_DISPOSITIONS = {"malformed": MALFORMED, "unauthenticated": UNAUTHENTICATED}
 # What the request pipeline refuses with a fault (everything else is a bug and propagates).
 _REFUSABLE = (HubError, XmlError, TooLarge)
-
-
-@dataclass(slots=True)
-class _Attempt:
-    """What is known of one request so far; every request ends as one exchange record."""
-
-    method: str
-    message_id: str
-    request_id: str = field(default_factory=new_id)
-    received_at: datetime = field(default_factory=utcnow)
-    started: float = field(default_factory=time.perf_counter)
-    client: str = "-"
-    service: str = "-"
-    operation: str = "-"
-    request_bytes: int = 0
-    response_bytes: int = 0
-    error_type: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +82,7 @@ def soap_router(hub: "Hub", faces: Faces) -> APIRouter:
     limit = settings.gateway.max_body_bytes
     router = APIRouter()
 
-    def fault(attempt: _Attempt, refusal: _Refusal, *, status: int | None = None) -> Response:
+    def fault(attempt: Attempt, refusal: _Refusal, *, status: int | None = None) -> Response:
         disposition = refusal.disposition
         attempt.error_type = disposition.error_type
         metrics.errors.labels(attempt.service, disposition.error_type).inc()
@@ -115,27 +97,8 @@ def soap_router(hub: "Hub", faces: Faces) -> APIRouter:
             status = TOO_LARGE.status if disposition is TOO_LARGE else 500
         return Response(body, status_code=status, media_type=soap.CONTENT_TYPE)
 
-    def record(attempt: _Attempt, response: Response) -> Response:
-        elapsed = time.perf_counter() - attempt.started
-        metrics.requests.labels(attempt.service, str(response.status_code)).inc()
-        metrics.latency.labels(attempt.service).observe(elapsed)
-        hub.exchange_log.add(
-            ExchangeRecord(
-                message_id=attempt.message_id[:128],
-                request_id=attempt.request_id,
-                client=attempt.client,
-                service=attempt.service,
-                operation=attempt.operation,
-                method=attempt.method,
-                status=response.status_code,
-                error_type=attempt.error_type,
-                request_bytes=attempt.request_bytes,
-                response_bytes=attempt.response_bytes,
-                received_at=attempt.received_at,
-                completed_at=utcnow(),
-                duration_ms=elapsed * 1000.0,
-            )
-        )
+    def record(attempt: Attempt, response: Response) -> Response:
+        record_exchange(hub, attempt, response.status_code)
         return response
 
     def service_in(rest: str) -> ServiceId:
@@ -150,12 +113,12 @@ def soap_router(hub: "Hub", faces: Faces) -> APIRouter:
 
     @router.post("/soap")
     async def xroad(request: Request) -> Response:
-        attempt = _Attempt(method="POST", message_id=new_id())
+        attempt = Attempt(method="POST", message_id=new_id())
         return record(attempt, await exchange(request, attempt, None))
 
     @router.post("/soap/{rest:path}")
     async def plain(request: Request, rest: str) -> Response:
-        attempt = _Attempt(method="POST", message_id=request.headers.get("x-road-id") or new_id())
+        attempt = Attempt(method="POST", message_id=request.headers.get("x-road-id") or new_id())
         attempt.client = request.headers.get("x-road-client", "-")[:512]
         try:
             service = service_in(rest)
@@ -165,7 +128,7 @@ def soap_router(hub: "Hub", faces: Faces) -> APIRouter:
 
     @router.get("/soap")
     async def xroad_contract(request: Request) -> Response:
-        attempt = _Attempt(method="GET", message_id=new_id(), operation="wsdl")
+        attempt = Attempt(method="GET", message_id=new_id(), operation="wsdl")
         refusal = _Refusal(MALFORMED, f"POST X-Road SOAP requests here; GET {_PATH_SHAPE}?wsdl for a WSDL")
         return record(attempt, fault(attempt, refusal, status=404))
 
@@ -173,7 +136,7 @@ def soap_router(hub: "Hub", faces: Faces) -> APIRouter:
     async def contract(request: Request, rest: str) -> Response:
         query = request.query_params
         name = query.get("xsd")
-        attempt = _Attempt(method="GET", message_id=new_id(), operation="xsd" if name else "wsdl")
+        attempt = Attempt(method="GET", message_id=new_id(), operation="xsd" if name else "wsdl")
         try:
             service = service_in(rest)
             attempt.service = str(service)
@@ -196,7 +159,7 @@ def soap_router(hub: "Hub", faces: Faces) -> APIRouter:
         attempt.response_bytes = len(body)
         return record(attempt, Response(body, media_type=soap.CONTENT_TYPE))
 
-    async def exchange(request: Request, attempt: _Attempt, path_service: ServiceId | None) -> Response:
+    async def exchange(request: Request, attempt: Attempt, path_service: ServiceId | None) -> Response:
         if await hub.in_maintenance():
             return fault(attempt, _Refusal(MAINTENANCE, "the hub is in maintenance mode; try again later"))
         try:
@@ -276,7 +239,7 @@ def _service_of(
 
 def _envelope(
     request: Request,
-    attempt: _Attempt,
+    attempt: Attempt,
     service: ServiceId,
     message: soap.SoapMessage,
     face: Face,

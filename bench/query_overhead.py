@@ -26,6 +26,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+# bench/mappings.py would shadow the `mappings` package when this file runs as a script.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
 CLIENT = "VN/GOV/000.00.00.H40/bench"
 KEY = "bench-key"
 SERVICE_PATH = "/r1/VN/GOV/000.00.00.H40/backend/echo/v1/item"
@@ -55,7 +58,13 @@ def backend_app(latency: float) -> Any:
             more = message.get("more_body", False)
         if latency:
             await asyncio.sleep(latency)
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/octet-stream")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/octet-stream")],
+            }
+        )
         await send({"type": "http.response.body", "body": payload})
 
     return app
@@ -64,7 +73,15 @@ def backend_app(latency: float) -> Any:
 def run_backend(port: int, latency_ms: float) -> None:
     import uvicorn
 
-    uvicorn.run(backend_app(latency_ms / 1000.0), host="127.0.0.1", port=port, log_level="error", access_log=False, loop="uvloop", http="httptools")
+    uvicorn.run(
+        backend_app(latency_ms / 1000.0),
+        host="127.0.0.1",
+        port=port,
+        log_level="error",
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+    )
 
 
 def run_hub(port: int, backend_url: str, broker_url: str, store_url: str, namespace: str) -> None:
@@ -79,7 +96,13 @@ def run_hub(port: int, backend_url: str, broker_url: str, store_url: str, namesp
         "store": {"url": store_url},
         "gateway": {"request_timeout": 30},
         "members": {CLIENT: {"api_keys": [KEY]}},
-        "connectors": {"backend": {"type": "rest", "settings": {"base_url": backend_url, "clients": 16}, "concurrency": 64}},
+        "connectors": {
+            "backend": {
+                "type": "rest",
+                "settings": {"base_url": backend_url, "clients": 16},
+                "concurrency": 64,
+            }
+        },
         "services": {"VN/GOV/000.00.00.H40/backend/echo/v1": {"connector": "backend"}},
         "acl": [{"client": CLIENT, "services": ["*"]}],
     }
@@ -180,13 +203,21 @@ def wrk_load(url: str, headers: dict[str, str], in_flight: int, seconds: float) 
 
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return {"rps": rps, "p50": ms("50%"), "p99": ms("99%"), "errors": int(non_2xx.group(1)) if non_2xx else 0, "n": 0}
+    return {
+        "rps": rps,
+        "p50": ms("50%"),
+        "p99": ms("99%"),
+        "errors": int(non_2xx.group(1)) if non_2xx else 0,
+        "n": 0,
+    }
 
 
 # ---- the run -------------------------------------------------------------------------------------
 
 
-def measure(regime: str, latency_ms: float, in_flight: int, seconds: float, brokers: list[str], use_wrk: bool) -> list[dict[str, Any]]:
+def measure(
+    regime: str, latency_ms: float, in_flight: int, seconds: float, brokers: list[str], use_wrk: bool
+) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     backend_port = free_port()
     backend = spawn("backend", str(backend_port), str(latency_ms))
@@ -205,12 +236,21 @@ def measure(regime: str, latency_ms: float, in_flight: int, seconds: float, brok
         for broker in brokers:
             hub_port = free_port()
             broker_url = RABBIT if broker == "rabbitmq" else "embedded://"
-            hub = spawn("hub", str(hub_port), backend_url, broker_url, f"sqlite+aiosqlite:///{workdir}/{broker}.db", f"bench{os.getpid()}")
+            hub = spawn(
+                "hub",
+                str(hub_port),
+                backend_url,
+                broker_url,
+                f"sqlite+aiosqlite:///{workdir}/{broker}.db",
+                f"bench{os.getpid()}",
+            )
             try:
                 assert hub.stdout is not None
                 line = hub.stdout.readline()
                 if not line.startswith(b"READY"):
-                    raise RuntimeError(f"hub did not start: {line!r} {hub.stderr.read() if hub.stderr else b''!r}")
+                    raise RuntimeError(
+                        f"hub did not start: {line!r} {hub.stderr.read() if hub.stderr else b''!r}"
+                    )
                 headers = {"X-Road-Client": CLIENT, "X-Api-Key": KEY}
                 url = f"http://127.0.0.1:{hub_port}{SERVICE_PATH}"
                 load(url, headers)  # warm-up
@@ -224,7 +264,9 @@ def measure(regime: str, latency_ms: float, in_flight: int, seconds: float, brok
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="seconds-long smoke run")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--no-rabbitmq", action="store_true", help="embedded broker only")
@@ -236,7 +278,9 @@ def main() -> None:
     rows += measure("b: 0 ms, 32 in flight", 0, 32, seconds, brokers, use_wrk=use_wrk)
     print(f"{'regime':<24} {'path':<18} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for row in rows:
-        print(f"{row['regime']:<24} {row['path']:<18} {row['rps']:>9.0f} {row['p50']:>8.2f} {row['p99']:>8.2f} {row['errors']:>7.0f}")
+        print(
+            f"{row['regime']:<24} {row['path']:<18} {row['rps']:>9.0f} {row['p50']:>8.2f} {row['p99']:>8.2f} {row['errors']:>7.0f}"
+        )
     by = {(r["regime"][0], r["path"]): r for r in rows}
     for regime in ("a", "b"):
         direct = by[(regime, "direct")]

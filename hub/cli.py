@@ -331,11 +331,14 @@ def demo(
 
 def _mount_plugins() -> None:
     # The standalone libraries bring their own command groups; the hub only mounts them.
+    from hub.edocs.cli import agencies_app, edocs_app
     from mappings.cli import app as mapping_app
     from signing.cli import app as signing_app
 
     app.add_typer(mapping_app, name="mapping", help="Validate, apply and test mapping specs.")
     app.add_typer(signing_app)
+    app.add_typer(edocs_app, name="edocs", help="Document exchange: dead-lettered deliveries and replays.")
+    app.add_typer(agencies_app, name="agencies", help="The agencies directory (organ codes).")
 
 
 _mount_plugins()

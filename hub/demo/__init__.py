@@ -42,11 +42,15 @@ def _merge(fragments: list[dict[str, Any]], broker_url: str | None, store_url: s
     }
     allowed: list[str] = []
     for fragment in fragments:
-        config["connectors"].update(fragment.get("connectors", {}))
-        config["services"].update(fragment.get("services", {}))
-        config["members"].update(fragment.get("members", {}))
-        config["acl"].extend(fragment.get("acl", []))
-        allowed.extend(fragment.get("allowed", []))
+        for key, value in fragment.items():
+            if key == "allowed":
+                allowed.extend(value)
+            elif key == "acl":
+                config["acl"].extend(value)
+            elif isinstance(value, dict):
+                config[key] = {**config.get(key, {}), **value}
+            else:
+                config[key] = value
     config["acl"].append({"client": DEMO_CLIENT, "services": allowed})
     return config
 

@@ -18,7 +18,11 @@ def test_population_fragment_takes_credentials_from_the_sandbox_options() -> Non
     fragment = population_fragment("http://127.0.0.1:9/dancuquocgia", options=options, timeout_seconds=2.0)
     # Then the connector signs as that user and the hub accepts the fragment as configuration
     settings = fragment["connectors"]["population-db"]["settings"]
-    assert (settings["username"], settings["secret"], settings["api_key"]) == ("tinh-h40", "s3cret", "key-h40")
+    assert (settings["username"], settings["secret"], settings["api_key"]) == (
+        "tinh-h40",
+        "s3cret",
+        "key-h40",
+    )
     assert settings["timeout_seconds"] == 2.0
     assert fragment["allowed"] == [LOOKUP_SERVICE, VERIFY_SERVICE]
     config = {key: fragment[key] for key in ("connectors", "services")}

@@ -8,13 +8,12 @@ references cover every element the policy requires.
 """
 
 import base64
+import re
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from types import MappingProxyType
-from typing import Any
 
 import cryptography.exceptions
 from cryptography import x509
@@ -40,6 +39,7 @@ from signing._algorithms import (
     require_digest,
     require_signature_method,
 )
+from signing._dsig import SignedReference, Verifier
 from signing.errors import Reason, SignatureInvalid, SigningConfigError, SigningError, SigningFailed, XmlError
 from signing.safe_xml import DEFAULT_LIMITS, XmlLimits, parse_xml
 from signing.trust import TrustStore, ValidatedSigner
@@ -61,6 +61,17 @@ DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 DS11_NS = "http://www.w3.org/2009/xmldsig11#"
 _NS = {"ds": DS_NS, "dsig11": DS11_NS}
 _SIGNATURE = f"{{{DS_NS}}}Signature"
+# Clark-notation paths: ElementPath sorts a namespace map on every call, and XPath strings compile per call.
+_SIGNED_INFO = f"{{{DS_NS}}}SignedInfo"
+_SIGNATURE_METHOD = f"{{{DS_NS}}}SignatureMethod"
+_C14N_METHOD = f"{{{DS_NS}}}CanonicalizationMethod"
+_REFERENCE = f"{{{DS_NS}}}Reference"
+_DIGEST_METHOD = f"{{{DS_NS}}}DigestMethod"
+_TRANSFORMS = f"{{{DS_NS}}}Transforms"
+_TRANSFORM = f"{{{DS_NS}}}Transform"
+_MANIFEST = f"{{{DS_NS}}}Manifest"
+_CLARK_URI = re.compile(r"\{[^}]*\}")
+_CERT_TEXTS = etree.XPath("ds:KeyInfo/ds:X509Data/ds:X509Certificate/text()", namespaces=_NS)
 _MANIFEST_TYPE = f"{DS_NS}Manifest"
 RSA_SHA256 = SignatureMethod.RSA_SHA256.value
 SHA256 = DigestAlgorithm.SHA256.value
@@ -96,6 +107,8 @@ class SignaturePolicy:
     limits: XmlLimits = DEFAULT_LIMITS
     _config: SignatureConfiguration = field(init=False, repr=False, compare=False)
     _required: tuple[etree.XPath, ...] = field(init=False, repr=False, compare=False)
+    _signature_path: str = field(init=False, repr=False, compare=False)
+    _signature_namespaces: dict[str, str] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.trust, TrustStore):
@@ -123,6 +136,9 @@ class SignaturePolicy:
         except etree.XPathSyntaxError as exc:
             raise SigningConfigError(f"bad XPath in SignaturePolicy.required: {exc}", key="required") from exc
         object.__setattr__(self, "_required", compiled)
+        # signxml's "{location}ds:Signature", in Clark notation unless the location itself uses a prefix.
+        object.__setattr__(self, "_signature_path", f"{self.location}{_SIGNATURE}")
+        object.__setattr__(self, "_signature_namespaces", _NS if _has_prefix(self.location) else None)
         methods = {SignatureMethod(m) for m in STRONG_SIGNATURE_METHODS}
         digests = {DigestAlgorithm(d) for d in STRONG_DIGESTS}
         if self.legacy_sha1:
@@ -161,32 +177,15 @@ class VerifiedXml:
         return self.signer.member_id
 
 
-class _Verifier(XMLVerifier):
-    """signxml's verifier, minus copies it does not need here: the input was parsed by parse_xml and every
-    string signxml re-parses is its own serialisation or c14n output (no DTD, no entities possible)."""
-
-    def __init__(self, *, excise_empty_xmlns: bool) -> None:
-        super().__init__()
-        self.excise_empty_xmlns_declarations = excise_empty_xmlns
-
-    def get_root(self, data: Any) -> Any:
-        return data  # verify() never mutates the root; references are resolved on copies
-
-    def _fromstring(self, xml_string: Any, **kwargs: Any) -> Any:
-        return etree.fromstring(xml_string, parser=self.parser, **kwargs)
-
-
-def _safe_parser() -> etree.XMLParser:
-    return etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, collect_ids=False
-    )
-
-
 _cert_cache: "OrderedDict[str, x509.Certificate]" = OrderedDict()
 
 
 def _load_cert(text: str) -> x509.Certificate:
-    # A bounded cache of parsed KeyInfo certificates: repeat signers skip base64 + DER parsing.
+    # A bounded cache of parsed KeyInfo certificates, keyed by the text as sent and by its base64 without
+    # whitespace: repeat signers skip the normalisation, base64 and DER parsing.
+    cert = _cert_cache.get(text)
+    if cert is not None:
+        return cert
     key = "".join(text.split())
     cert = _cert_cache.get(key)
     if cert is None:
@@ -195,9 +194,18 @@ def _load_cert(text: str) -> x509.Certificate:
         except ValueError as exc:
             raise SignatureInvalid(Reason.NO_CERTIFICATE, f"unreadable X509Certificate: {exc}") from exc
         _cert_cache[key] = cert
-        if len(_cert_cache) > _CERT_CACHE_SIZE:
-            _cert_cache.popitem(last=False)
+    _cert_cache[text] = cert
+    while len(_cert_cache) > _CERT_CACHE_SIZE:
+        _cert_cache.popitem(last=False)
     return cert
+
+
+def _has_prefix(path: str) -> bool:
+    return ":" in _CLARK_URI.sub("", path)
+
+
+def _first(element: etree._Element, tag: str) -> etree._Element | None:
+    return next(element.iterchildren(tag), None)
 
 
 def _attr(element: etree._Element | None, name: str) -> str:
@@ -219,7 +227,7 @@ def _locate_signature(root: etree._Element, policy: SignaturePolicy) -> etree._E
         )
     if root.tag == _SIGNATURE:
         return root
-    found = root.find(f"{policy.location}ds:Signature", namespaces=_NS)
+    found = root.find(policy._signature_path, namespaces=policy._signature_namespaces)
     if found is None:
         raise SignatureInvalid(Reason.WRONG_LOCATION, f"no ds:Signature at {policy.location}")
     return found
@@ -230,16 +238,26 @@ def _check_structure(
 ) -> tuple[str, list[str], list[etree._Element]]:
     # Order matters for the reason reported: HMAC, then weak algorithms, then references and transforms,
     # then algorithms we do not know at all, then ds:Manifest.
-    signed_info = signature.find("ds:SignedInfo", namespaces=_NS)
+    signed_info = _first(signature, _SIGNED_INFO)
     if signed_info is None:
         raise SignatureInvalid(Reason.SCHEMA_INVALID, "ds:SignedInfo missing")
-    method = _attr(signed_info.find("ds:SignatureMethod", namespaces=_NS), "Algorithm")
+    method_node: etree._Element | None = None
+    c14n_node: etree._Element | None = None
+    references: list[etree._Element] = []
+    for child in signed_info:  # one pass; comments and PIs match no tag
+        tag = child.tag
+        if tag == _REFERENCE:
+            references.append(child)
+        elif tag == _SIGNATURE_METHOD:
+            method_node = child if method_node is None else method_node
+        elif tag == _C14N_METHOD:
+            c14n_node = child if c14n_node is None else c14n_node
+    method = _attr(method_node, "Algorithm")
     if not method:
         raise SignatureInvalid(Reason.SCHEMA_INVALID, "ds:SignatureMethod missing")
-    references = signed_info.findall("ds:Reference", namespaces=_NS)
     if not references:
         raise SignatureInvalid(Reason.BAD_REFERENCE, "ds:SignedInfo has no ds:Reference")
-    digests = [_attr(ref.find("ds:DigestMethod", namespaces=_NS), "Algorithm") for ref in references]
+    digests = [_attr(_first(ref, _DIGEST_METHOD), "Algorithm") for ref in references]
     method_verdict = classify_signature_method(method, legacy_sha1=policy.legacy_sha1)
     if method_verdict is AlgorithmVerdict.REFUSED and "hmac" in method.lower():
         raise SignatureInvalid(Reason.UNSUPPORTED_ALGORITHM, f"HMAC signature method {method} refused")
@@ -248,19 +266,20 @@ def _check_structure(
     for digest in digests:
         if classify_digest(digest, legacy_sha1=policy.legacy_sha1) is AlgorithmVerdict.WEAK:
             raise SignatureInvalid(Reason.WEAK_ALGORITHM, f"digest method {digest}")
-    c14n = _attr(signed_info.find("ds:CanonicalizationMethod", namespaces=_NS), "Algorithm")
+    c14n = _attr(c14n_node, "Algorithm")
     if c14n not in C14N_METHODS:
         raise SignatureInvalid(Reason.UNSUPPORTED_TRANSFORM, f"canonicalization method {c14n or '(none)'}")
     targets = [_resolve(root, ref) for ref in references]
     for ref in references:
-        for transform in ref.findall("ds:Transforms/ds:Transform", namespaces=_NS):
-            algorithm = _attr(transform, "Algorithm")
-            if algorithm not in ALLOWED_TRANSFORMS:
-                raise SignatureInvalid(Reason.UNSUPPORTED_TRANSFORM, f"transform {algorithm or '(none)'}")
+        for transforms in ref.iterchildren(_TRANSFORMS):
+            for transform in transforms.iterchildren(_TRANSFORM):
+                algorithm = _attr(transform, "Algorithm")
+                if algorithm not in ALLOWED_TRANSFORMS:
+                    raise SignatureInvalid(Reason.UNSUPPORTED_TRANSFORM, f"transform {algorithm or '(none)'}")
     require_signature_method(method, legacy_sha1=policy.legacy_sha1)
     for digest in digests:
         require_digest(digest, legacy_sha1=policy.legacy_sha1)
-    if signature.find(".//ds:Manifest", namespaces=_NS) is not None:
+    if next(signature.iterdescendants(_MANIFEST), None) is not None:
         raise SignatureInvalid(Reason.MANIFEST_REFUSED, "ds:Manifest inside the signature")
     return method, digests, targets
 
@@ -299,11 +318,11 @@ def _signer_candidates(
     signature: etree._Element, trust: TrustStore
 ) -> tuple[list[x509.Certificate], list[x509.Certificate]]:
     """Return (possible signer certificates, other certificates offered as intermediates)."""
-    texts = signature.xpath("ds:KeyInfo/ds:X509Data/ds:X509Certificate/text()", namespaces=_NS)
+    texts = _CERT_TEXTS(signature)
     assert isinstance(texts, list)
     certs = [_load_cert(str(text)) for text in texts]
     if certs:
-        pinned = [c for c in certs if trust.is_pinned(c)]
+        pinned = [c for c in certs if trust.is_pinned(c)] if trust.pinned_certificates() else []
         if pinned:
             return pinned, [c for c in certs if c not in pinned]
         # Leaves are the certificates that issue none of the others; try each, the rest are intermediates.
@@ -351,35 +370,35 @@ def _translate(exc: Exception) -> SignatureInvalid:
     return SignatureInvalid(Reason.BAD_SIGNATURE, message)
 
 
-@lru_cache(maxsize=256)
-def _config_at(config: SignatureConfiguration, when: datetime) -> SignatureConfiguration:
-    return replace(config, verification_time=when)
-
-
 def _run_signxml(
-    root: etree._Element, signer: x509.Certificate, policy: SignaturePolicy, when: datetime
-) -> list[Any]:
-    # Validity (with skew) was decided by the trust store; give signxml a time inside the window.
-    inside = min(max(when, signer.not_valid_before_utc), signer.not_valid_after_utc)
-    config = _config_at(policy._config, inside)
-    verifier = _Verifier(excise_empty_xmlns=policy.excise_empty_xmlns)
+    verifier: Verifier,
+    root: etree._Element,
+    signature: etree._Element,
+    certificate: x509.Certificate,
+    *,
+    owned: bool,
+) -> list[SignedReference]:
+    # Validity (with skew) was decided by the trust store; signxml checks the signature and the digests.
     try:
-        result = verifier.verify(
-            root,
-            x509_cert=signer,
-            expect_config=config,
-            validate_schema=False,  # done before the key was looked at
-            parser=_safe_parser(),
-        )
+        return verifier.run(root, signature, certificate, owned=owned)
     except (SignXMLException, etree.DocumentInvalid, etree.XMLSyntaxError, ValueError) as exc:
         raise _translate(exc) from exc
     except cryptography.exceptions.InvalidSignature as exc:
         raise SignatureInvalid(Reason.BAD_SIGNATURE, "signature value does not verify") from exc
-    return result if isinstance(result, list) else [result]
 
 
 def _covered(node: etree._Element, targets: Sequence[etree._Element]) -> bool:
     return any(node is target or target in node.iterancestors() for target in targets)
+
+
+def _coverage_failure(
+    root: etree._Element, targets: Sequence[etree._Element], policy: SignaturePolicy
+) -> SignatureInvalid | None:
+    try:
+        _check_coverage(root, targets, policy)
+    except SignatureInvalid as exc:
+        return exc
+    return None
 
 
 def _check_coverage(root: etree._Element, targets: Sequence[etree._Element], policy: SignaturePolicy) -> None:
@@ -419,11 +438,14 @@ def verify_xml(data: bytes | etree._Element, policy: SignaturePolicy) -> Verifie
             Reason.UNTRUSTED_SIGNER,
             "KeyInfo carries no X.509 certificate and no key is pinned for this signer",
         )
+    # Decided now, reported after the signature checks: an owned tree loses its signature during them.
+    uncovered = _coverage_failure(root, targets, policy)
+    verifier = Verifier(policy._config, excise_empty_xmlns=policy.excise_empty_xmlns)
     failure: SigningError | None = None
     for candidate in candidates:
         try:
             signer = policy.trust.validate(candidate, intermediates, at=when, skew=policy.clock_skew)
-            results = _run_signxml(root, signer.certificate, policy, when)
+            results = _run_signxml(verifier, root, signature, signer.certificate, owned=root is not data)
         except SignatureInvalid as exc:
             failure = failure if failure is not None and exc.reason is Reason.BAD_SIGNATURE else exc
             continue
@@ -436,15 +458,18 @@ def verify_xml(data: bytes | etree._Element, policy: SignaturePolicy) -> Verifie
             Reason.WRONG_MEMBER,
             f"signer {signer.subject} is bound to {signer.member_id!r}, not {policy.member_id!r}",
         )
-    _check_coverage(root, targets, policy)
+    if uncovered is not None:
+        raise uncovered
     return VerifiedXml(
-        signed_elements=tuple(r.signed_xml for r in results if r.signed_xml is not None),
-        signed_data=tuple(r.signed_data for r in results),
+        signed_elements=tuple(r.element for r in results if r.element is not None),
+        signed_data=tuple(r.data for r in results),
         signer=signer,
         algorithm=method,
         digest_algorithms=tuple(digests),
         reference_uris=tuple(
-            str(ref.get("URI")) for ref in signature.iterfind("ds:SignedInfo/ds:Reference", _NS)
+            str(ref.get("URI"))
+            for signed_info in signature.iterchildren(_SIGNED_INFO)
+            for ref in signed_info.iterchildren(_REFERENCE)
         ),
         verified_at=when,
     )

@@ -47,11 +47,14 @@ def extension_factories(settings: Settings) -> list[Callable[["Hub"], Extension]
     return factories
 
 
-def build_cache(url: str) -> Cache:
-    """The shared cache a URL names: ``memory://`` (this process) or ``redis://...`` (every worker)."""
+def build_cache(url: str, *, prefix: str) -> Cache:
+    """The shared cache a URL names: ``memory://`` (this process) or ``redis://...`` (every worker).
+
+    Keys carry `prefix` (the broker namespace), so hubs sharing one Redis do not share entries.
+    """
     if url.startswith("memory:"):
         return MemoryCache()
-    return RedisCache.from_url(url)
+    return RedisCache.from_url(url, prefix=prefix)
 
 
 # (module, class) of each hub-core extension; each class has `enabled(settings) -> bool`.
@@ -85,7 +88,9 @@ class Hub:
         self.service_set = frozenset(self.services)
         self.workers: list[Worker] = []
         self.signatures = GatewaySignatures.from_settings(settings)
-        self.cache: Cache = cache or build_cache(settings.shared.cache_url)
+        self.cache: Cache = cache or build_cache(
+            settings.shared.cache_url, prefix=f"{settings.broker.namespace}:cache:"
+        )
         self.rate_limiter = rate_limiter or RateLimiter(
             settings.shared.rate_limit_url, key_prefix=f"{settings.broker.namespace}-ratelimit"
         )

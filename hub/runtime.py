@@ -38,10 +38,7 @@ def extension_factories(settings: Settings) -> list[Callable[["Hub"], Extension]
     """The hub-core extensions this configuration enables, in start order."""
     factories: list[Callable[[Hub], Extension]] = []
     for module, attribute in _EXTENSIONS:
-        try:
-            factory = getattr(importlib.import_module(module), attribute)
-        except (ImportError, AttributeError):
-            continue  # an extension still being built is simply absent
+        factory = getattr(importlib.import_module(module), attribute)
         if factory.enabled(settings):
             factories.append(factory)
     return factories

@@ -83,7 +83,9 @@ class AgencyDirectory:
         found = await self.lookup(wanted)
         unknown = [c for c in wanted if c not in found]
         if unknown:
-            raise UnknownAgency(f"unknown agency {', '.join(unknown)} (not in the agencies directory)", codes=unknown)
+            raise UnknownAgency(
+                f"unknown agency {', '.join(unknown)} (not in the agencies directory)", codes=unknown
+            )
         return found
 
     async def all(self) -> list[Agency]:
@@ -134,7 +136,9 @@ def parse_agencies_csv(text: str) -> list[dict[str, Any]]:
     return rows
 
 
-async def import_agencies(directory: AgencyDirectory, repository: EdocsRepository, rows: list[dict[str, Any]]) -> tuple[int, int]:
+async def import_agencies(
+    directory: AgencyDirectory, repository: EdocsRepository, rows: list[dict[str, Any]]
+) -> tuple[int, int]:
     """Upsert parsed rows into the store; every parent must be in the file or already known.
 
     Raises:
@@ -145,7 +149,9 @@ async def import_agencies(directory: AgencyDirectory, repository: EdocsRepositor
     known = await directory.lookup(parents)
     for row in rows:
         if row["parent"] and row["parent"] not in in_file and row["parent"] not in known:
-            raise DirectoryError(f"line {row['line']}: parent {row['parent']} of {row['code']} is unknown", line=row["line"])
+            raise DirectoryError(
+                f"line {row['line']}: parent {row['parent']} of {row['code']} is unknown", line=row["line"]
+            )
     result = await repository.upsert_agencies([{k: v for k, v in r.items() if k != "line"} for r in rows])
     directory.forget()
     return result

@@ -16,13 +16,14 @@ timestamps ``yyyy/MM/dd HH:mm:ss`` in Vietnam time (UTC+7).
 """
 
 import base64
+import functools
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from enum import IntEnum, StrEnum
 from importlib.resources import files
-from typing import Literal
+from typing import Any, Literal, cast
 
 from cryptography import x509
 from lxml import etree
@@ -36,7 +37,10 @@ NS = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
 VN_TIME = timezone(timedelta(hours=7), "ICT")
 DATE_FORMAT = "%Y/%m/%d"
 TIMESTAMP_FORMAT = "%Y/%m/%d %H:%M:%S"
+XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 NAMESPACES = {"e": NS, "ds": DS_NS}
+_DEFAULT_NS: Any = {None: NS}
+_DS_DEFAULT_NS: Any = {None: DS_NS}
 # libxml2 refuses longer text nodes without XML_PARSE_HUGE, which the safe parser never sets.
 MAX_TEXT_NODE = 10_000_000
 
@@ -261,13 +265,13 @@ def _staff(parent: etree._Element, staff: StaffInfo) -> None:
 
 
 def _envelope(root_name: str) -> tuple[etree._Element, etree._Element]:
-    root = etree.Element(q(root_name), nsmap={None: NS})
+    root = etree.Element(q(root_name), nsmap=_DEFAULT_NS)
     envelope = root if root_name == "edXMLEnvelope" else _sub(root, "edXMLEnvelope")
     return root, _sub(envelope, "edXMLHeader")
 
 
 def _serialize(root: etree._Element) -> bytes:
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    return XML_DECLARATION + etree.tostring(root, encoding="UTF-8")
 
 
 def build_package(
@@ -379,9 +383,9 @@ def sign_package(
         raise PackageInvalid("no edXMLHeader to carry the signature", element="edXMLHeader")
     for old in head.findall(f"{{{DS_NS}}}Signature"):
         head.remove(old)
-    placeholder = etree.SubElement(head, f"{{{DS_NS}}}Signature", nsmap={None: DS_NS})
+    placeholder = etree.SubElement(head, f"{{{DS_NS}}}Signature", nsmap=_DS_DEFAULT_NS)
     placeholder.set("Id", "placeholder")
-    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + sign_xml(root, key, certificate)
+    return XML_DECLARATION + sign_xml(root, key, certificate)
 
 
 # ---- parsing and validation --------------------------------------------------------------------------
@@ -398,9 +402,7 @@ def parse_edxml(data: bytes, *, max_bytes: int = 50 * 1024 * 1024) -> etree._Ele
         return parse_xml(data, limits=XmlLimits(max_bytes=max_bytes))
     except XmlRefused as exc:
         if exc.reason is Reason.TOO_LARGE:
-            raise PackageTooLarge(
-                f"the package is larger than {max_bytes} bytes", limit=max_bytes
-            ) from exc
+            raise PackageTooLarge(f"the package is larger than {max_bytes} bytes", limit=max_bytes) from exc
         raise PackageMalformed(f"the XML is refused: {exc}", reason=exc.reason.value) from exc
     except XmlMalformed as exc:
         if "Text node too long" in exc.detail or "huge text node" in exc.detail:
@@ -441,7 +443,7 @@ class EdxmlSchema:
         if schema.validate(root):
             return []
         found = []
-        for entry in schema.error_log:
+        for entry in cast(Iterable[Any], schema.error_log):
             element = _short(entry.message).split("'", 2)[1] if entry.message.startswith("Element '") else ""
             found.append(SchemaError(element or _localname(root.tag), entry.line, _short(entry.message)))
         return found
@@ -456,7 +458,7 @@ class EdxmlSchema:
             raise PackageInvalid(
                 f"the root element <{_localname(root.tag)}> is not in the edXML namespace {NS}",
                 element=_localname(root.tag),
-                line=root.sourceline,
+                line=cast(int | None, root.sourceline),
             )
         errors = self.errors(root)
         if errors:
@@ -481,6 +483,11 @@ def _header_element(root: etree._Element) -> etree._Element | None:
     return None if envelope is None else envelope.find(q("edXMLHeader"))
 
 
+def sender_of(root: etree._Element) -> str:
+    """``MessageHeader/From/OrganId`` of a (schema-valid) message."""
+    return _text(message_header(root), "e:From/e:OrganId")
+
+
 def message_header(root: etree._Element) -> etree._Element:
     """``edXMLHeader/MessageHeader``.
 
@@ -499,11 +506,17 @@ def kind_of(root: etree._Element) -> Literal["package", "status"]:
     return "status" if message_header(root).find(q("StatusCode")) is not None else "package"
 
 
+@functools.lru_cache(maxsize=256)
+def _clark(path: str) -> str:
+    # Clark-notation paths are compiled once by lxml; prefixed ones with a namespace map are not.
+    return "/".join(q(step[2:]) if step.startswith("e:") else step for step in path.split("/"))
+
+
 def _text(node: etree._Element | None, path: str) -> str:
     if node is None:
         return ""
-    found = node.find(path, NAMESPACES)
-    return (found.text or "").strip() if found is not None else ""
+    found = node.findtext(_clark(path))
+    return found.strip() if found else ""
 
 
 def _int(node: etree._Element | None, path: str) -> int | None:
@@ -724,6 +737,7 @@ __all__ = [
     "NS",
     "TIMESTAMP_FORMAT",
     "VN_TIME",
+    "XML_DECLARATION",
     "Attachment",
     "Business",
     "BusinessDocType",
@@ -755,6 +769,7 @@ __all__ = [
     "q",
     "read_package",
     "read_status",
+    "sender_of",
     "sign_package",
     "strip_hub_trace",
 ]

@@ -21,12 +21,12 @@ import secrets
 import tempfile
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, ClassVar, cast
 
 from lxml import etree
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from hub.edocs.edxml import NAMESPACES, append_trace, q
+from hub.edocs.edxml import NAMESPACES, XML_DECLARATION, append_trace, q
 from hub.edocs.errors import PackageInvalid, PackageMalformed, PackageTooLarge
 
 READ_CHUNK = 64 * 1024
@@ -111,7 +111,9 @@ def is_multipart(content_type: str | None) -> bool:
     return bool(content_type) and parse_options_header(content_type)[0] == b"multipart/form-data"
 
 
-def split_multipart(body: Spool, content_type: str, *, part_limit: int, file_fields: frozenset[str]) -> MultipartBody:
+def split_multipart(
+    body: Spool, content_type: str, *, part_limit: int, file_fields: frozenset[str]
+) -> MultipartBody:
     """Split a spooled multipart/form-data body; parts named in ``file_fields`` or carrying a filename
     are spooled, others are decoded as UTF-8 text fields.
 
@@ -140,7 +142,7 @@ def split_multipart(body: Spool, content_type: str, *, part_limit: int, file_fie
         state["field"], state["value"] = b"", b""
 
     def on_headers_finished() -> None:
-        disposition, params = parse_options_header(state["headers"].get(b"content-disposition", b""))
+        _, params = parse_options_header(state["headers"].get(b"content-disposition", b""))
         name = params.get(b"name", b"").decode("utf-8", "replace")
         state["name"] = name
         if (name in file_fields or b"filename" in params) and name not in result.files:
@@ -204,7 +206,7 @@ def make_skeleton(root: etree._Element, hub_organ_id: str, timestamp: str) -> tu
         node.text = marker
         markers.append(marker)
     append_trace(root, hub_organ_id, timestamp)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8"), tuple(markers)
+    return XML_DECLARATION + etree.tostring(root, encoding="UTF-8"), tuple(markers)
 
 
 # ---- decoding attachments --------------------------------------------------------------------------
@@ -323,8 +325,12 @@ class _Base64Sink:
 class AttachmentExtractor:
     """An lxml parser target: the attachments' metadata, and their content as decoded chunks."""
 
-    _META = {q("ContentId"): "content_id", q("AttachmentName"): "name", q("ContentType"): "content_type"}
-    _META[q("Description")] = "description"
+    _META: ClassVar[dict[str, str]] = {
+        q("ContentId"): "content_id",
+        q("AttachmentName"): "name",
+        q("ContentType"): "content_type",
+        q("Description"): "description",
+    }
 
     def __init__(self) -> None:
         self.records: list[AttachmentRecord] = []
@@ -382,7 +388,7 @@ class AttachmentExtractor:
 def attachment_parser(extractor: AttachmentExtractor) -> etree.XMLParser:
     """A feed parser hardened like the safe parser (the bytes passed it already)."""
     return etree.XMLParser(
-        target=extractor, resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
+        target=cast(Any, extractor), resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
     )
 
 
@@ -466,6 +472,6 @@ __all__ = [
     "is_multipart",
     "layout_json",
     "make_skeleton",
-    "spool_body",
     "split_multipart",
+    "spool_body",
 ]

@@ -7,6 +7,7 @@ Delivery states: queued -> available (pull) | sending -> delivered / retrying ->
 available/delivered -> acked; any -> dead (DLQ), dead -> queued (``lgsp edocs retry``).
 """
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
@@ -45,7 +46,12 @@ def _store_errors(what: str) -> Iterator[None]:
 
 
 class DuplicateKey(Exception):
-    """A unique key (document or status idempotency key) is already taken."""
+    """A unique key (document or status idempotency key) is already taken; ``response`` is the first
+    answer when it is known."""
+
+    def __init__(self, message: str, *, response: str | None = None) -> None:
+        super().__init__(message)
+        self.response = response
 
 
 class _StateChanged(Exception):
@@ -62,32 +68,78 @@ class Claim:
 
 
 ChunkWriter = Callable[[AsyncConnection], Awaitable[None]]
+_BATCH = 64
+
+
+@dataclass
+class _Pending:
+    """A document waiting for the next group commit."""
+
+    document: dict[str, Any]
+    recipients: list[dict[str, Any]]
+    deliveries: list[dict[str, Any]]
+    refers: tuple[str, str] | None
+    future: "asyncio.Future[list[dict[str, Any]]] | None" = None
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.document["sender"], self.document["document_id"], self.document["business_type"])
+
+    def settle(self, outcome: list[dict[str, Any]] | Exception) -> None:
+        if self.future is None or self.future.done():
+            return
+        if isinstance(outcome, Exception):
+            self.future.set_exception(outcome)
+        else:
+            self.future.set_result(outcome)
 
 
 class EdocsRepository:
-    """The store side of the document exchange, over the hub's async engine."""
+    """The store side of the document exchange, over the hub's async engine.
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    Connections are taken through a limiter sized below the engine's pool, so bursts queue here
+    instead of opening (and then discarding) overflow connections.
+    """
+
+    def __init__(self, engine: AsyncEngine, *, connections: int | None = None) -> None:
         self.engine = engine
+        size = connections or max(2, int(getattr(engine.pool, "size", lambda: 5)()) - 1)
+        self._limit = asyncio.Semaphore(size)
+        self._pending: list[_Pending] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    @contextlib.asynccontextmanager
+    async def _connect(self) -> AsyncIterator[AsyncConnection]:
+        async with self._limit, self.engine.connect() as connection:
+            yield connection
+
+    @contextlib.asynccontextmanager
+    async def _begin(self) -> AsyncIterator[AsyncConnection]:
+        async with self._limit, self.engine.begin() as connection:
+            yield connection
 
     # ---- documents -----------------------------------------------------------------------------
 
-    async def document_by_key(self, sender: str, document_id: str, business_type: int) -> dict[str, Any] | None:
+    async def document_by_key(
+        self, sender: str, document_id: str, business_type: int
+    ) -> dict[str, Any] | None:
         query = sa.select(t.documents.c.id, t.documents.c.response).where(
             t.documents.c.sender == sender,
             t.documents.c.document_id == document_id,
             t.documents.c.business_type == business_type,
         )
         with _store_errors("read a document"):
-            async with self.engine.connect() as connection:
+            async with self._connect() as connection:
                 row = (await connection.execute(query)).first()
         return dict(row._mapping) if row else None
 
     async def document(self, hub_id: str, *, with_skeleton: bool = False) -> dict[str, Any] | None:
         columns = [c for c in t.documents.c if with_skeleton or c.name != "skeleton"]
         with _store_errors("read a document"):
-            async with self.engine.connect() as connection:
-                row = (await connection.execute(sa.select(*columns).where(t.documents.c.id == hub_id))).first()
+            async with self._connect() as connection:
+                row = (
+                    await connection.execute(sa.select(*columns).where(t.documents.c.id == hub_id))
+                ).first()
         if row is None:
             return None
         found = dict(row._mapping)
@@ -103,14 +155,16 @@ class EdocsRepository:
             .limit(1)
         )
         with _store_errors("read a document"):
-            async with self.engine.connect() as connection:
+            async with self._connect() as connection:
                 row = (await connection.execute(query)).first()
         return dict(row._mapping) if row else None
 
     async def recipients_of(self, hub_id: str) -> list[dict[str, Any]]:
-        query = sa.select(t.recipients).where(t.recipients.c.document == hub_id).order_by(t.recipients.c.organ)
+        query = (
+            sa.select(t.recipients).where(t.recipients.c.document == hub_id).order_by(t.recipients.c.organ)
+        )
         with _store_errors("read recipients"):
-            async with self.engine.connect() as connection:
+            async with self._connect() as connection:
                 return [dict(r._mapping) for r in await connection.execute(query)]
 
     async def store_document(
@@ -123,36 +177,130 @@ class EdocsRepository:
         refers: tuple[str, str] | None = None,
     ) -> list[dict[str, Any]]:
         """Insert a document with its recipients, attachments and deliveries in one transaction; mark
-        the document it refers to; return the deliveries with their ids.
+        the document it refers to; return the deliveries with their ids. Documents without attachments
+        that arrive together share a transaction (one commit, one WAL flush); each caller still
+        returns only once its own document is committed.
 
         Raises:
-            DuplicateKey: the (sender, DocumentId, business type) key is taken.
+            DuplicateKey: the (sender, DocumentId, business type) key is taken (with the first answer
+                when it is known).
             StoreError: the store refused the write.
         """
+        item = _Pending(document, list(recipients), list(deliveries), refers)
+        if attachments is not None:
+            return await self._store_one(item, attachments)
+        future: asyncio.Future[list[dict[str, Any]]] = asyncio.get_running_loop().create_future()
+        item.future = future
+        self._pending.append(item)
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_documents())
+        return await future
+
+    async def _store_one(
+        self, item: "_Pending", attachments: ChunkWriter | None = None
+    ) -> list[dict[str, Any]]:
+        document = item.document
         try:
-            async with self.engine.begin() as connection:
+            async with self._begin() as connection:
+                earlier = await connection.scalar(
+                    sa.select(t.documents.c.response).where(
+                        t.documents.c.sender == document["sender"],
+                        t.documents.c.document_id == document["document_id"],
+                        t.documents.c.business_type == document["business_type"],
+                    )
+                )
+                if earlier is not None:
+                    raise DuplicateKey(f"document {document['document_id']} exists", response=earlier)
                 await connection.execute(t.documents.insert(), document)
                 if attachments is not None:
                     await attachments(connection)
-                await connection.execute(t.recipients.insert(), list(recipients))
-                if refers is not None:
-                    await connection.execute(
-                        t.documents.update().where(t.documents.c.id == refers[0]).values(state=refers[1])
-                    )
-                rows = await connection.execute(
-                    t.deliveries.insert().returning(t.deliveries.c.id, t.deliveries.c.key), list(deliveries)
-                )
-                ids = {r.key: r.id for r in rows}
+                ids = await self._insert_rest(connection, [item])
         except IntegrityError as exc:
             raise DuplicateKey(str(exc)) from exc
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot store document {document['id']}: {exc}") from exc
-        return [{**d, "id": ids[d["key"]]} for d in deliveries]
+        return [{**d, "id": ids[d["key"]]} for d in item.deliveries]
 
     @staticmethod
-    async def insert_chunk(connection: AsyncConnection, document: str, position: int, seq: int, data: bytes) -> None:
+    async def _insert_rest(connection: AsyncConnection, items: Sequence["_Pending"]) -> dict[str, int]:
+        await connection.execute(t.recipients.insert(), [r for i in items for r in i.recipients])
+        for item in items:
+            if item.refers is not None:
+                await connection.execute(
+                    t.documents.update()
+                    .where(t.documents.c.id == item.refers[0])
+                    .values(state=item.refers[1])
+                )
+        rows = await connection.execute(
+            t.deliveries.insert().returning(t.deliveries.c.id, t.deliveries.c.key),
+            [d for i in items for d in i.deliveries],
+        )
+        return {r.key: r.id for r in rows}
+
+    async def _flush_documents(self) -> None:
+        try:
+            while self._pending:
+                await asyncio.sleep(0)  # let documents already on their way join this batch
+                batch, self._pending = self._pending[:_BATCH], self._pending[_BATCH:]
+                await self._store_batch(batch)
+        finally:
+            self._flusher = None
+
+    async def _store_batch(self, batch: list["_Pending"]) -> None:
+        firsts: dict[tuple[str, str, int], _Pending] = {}
+        repeats: list[tuple[_Pending, _Pending]] = []
+        for item in batch:
+            first = firsts.setdefault(item.key, item)
+            if first is not item:
+                repeats.append((item, first))
+        keys = list(firsts)
+        try:
+            async with self._begin() as connection:
+                found = await connection.execute(
+                    sa.select(
+                        t.documents.c.sender,
+                        t.documents.c.document_id,
+                        t.documents.c.business_type,
+                        t.documents.c.response,
+                    ).where(
+                        sa.tuple_(
+                            t.documents.c.sender, t.documents.c.document_id, t.documents.c.business_type
+                        ).in_(keys)
+                    )
+                )
+                for row in found:
+                    earlier = firsts.pop((row.sender, row.document_id, row.business_type))
+                    earlier.settle(DuplicateKey("document exists", response=row.response))
+                fresh = list(firsts.values())
+                if fresh:
+                    await connection.execute(t.documents.insert(), [i.document for i in fresh])
+                    ids = await self._insert_rest(connection, fresh)
+        except IntegrityError:
+            # Another process stored one of these keys meanwhile: settle each on its own.
+            for item in batch:
+                if item.future is not None and not item.future.done():
+                    try:
+                        item.settle(await self._store_one(item))
+                    except (DuplicateKey, StoreError) as exc:
+                        item.settle(exc)
+            return
+        except SQLAlchemyError as exc:
+            failure = StoreError(f"cannot store {len(batch)} documents: {exc}")
+            for item in batch:
+                item.settle(failure)
+            return
+        for item in fresh:
+            item.settle([{**d, "id": ids[d["key"]]} for d in item.deliveries])
+        for item, first in repeats:
+            item.settle(DuplicateKey("document exists", response=first.document["response"]))
+
+    @staticmethod
+    async def insert_chunk(
+        connection: AsyncConnection, document: str, position: int, seq: int, data: bytes
+    ) -> None:
         await connection.execute(
-            t.attachment_chunks.insert(), {"document": document, "position": position, "seq": seq, "data": data}
+            t.attachment_chunks.insert(),
+            {"document": document, "position": position, "seq": seq, "data": data},
         )
 
     @staticmethod
@@ -162,10 +310,12 @@ class EdocsRepository:
 
     async def attachments_of(self, hub_id: str) -> list[dict[str, Any]]:
         query = (
-            sa.select(t.attachments).where(t.attachments.c.document == hub_id).order_by(t.attachments.c.position)
+            sa.select(t.attachments)
+            .where(t.attachments.c.document == hub_id)
+            .order_by(t.attachments.c.position)
         )
         with _store_errors("read attachments"):
-            async with self.engine.connect() as connection:
+            async with self._connect() as connection:
                 return [dict(r._mapping) for r in await connection.execute(query)]
 
     async def chunks(self, hub_id: str, position: int, count: int) -> AsyncIterator[bytes]:
@@ -177,7 +327,7 @@ class EdocsRepository:
         )
         for seq in range(count):
             with _store_errors("read an attachment"):
-                async with self.engine.connect() as connection:
+                async with self._connect() as connection:
                     data = await connection.scalar(query, {"seq": seq})
             if data is None:
                 raise StoreError(f"attachment {position} of {hub_id} lacks chunk {seq}")
@@ -189,7 +339,7 @@ class EdocsRepository:
         if not ids:
             return
         with _store_errors("mark deliveries published"):
-            async with self.engine.begin() as connection:
+            async with self._begin() as connection:
                 await connection.execute(
                     t.deliveries.update()
                     .where(t.deliveries.c.id.in_(list(ids)), t.deliveries.c.published_at.is_(None))
@@ -209,27 +359,43 @@ class EdocsRepository:
             .limit(limit)
         )
         with _store_errors("scan the outbox"):
-            async with self.engine.connect() as connection:
+            async with self._connect() as connection:
+                return [dict(r._mapping) for r in await connection.execute(query)]
+
+    async def unsettled(self, after: int = 0, limit: int = 500) -> list[dict[str, Any]]:
+        """Deliveries not yet settled (queued, retrying or sending), in id order from ``after``."""
+        query = (
+            sa.select(t.deliveries.c.id, t.deliveries.c.key, t.deliveries.c.kind, t.deliveries.c.mode)
+            .where(t.deliveries.c.state.in_(("queued", "retrying", "sending")), t.deliveries.c.id > after)
+            .order_by(t.deliveries.c.id)
+            .limit(limit)
+        )
+        with _store_errors("scan unsettled deliveries"):
+            async with self._connect() as connection:
                 return [dict(r._mapping) for r in await connection.execute(query)]
 
     async def delivery(self, delivery_id: int) -> dict[str, Any] | None:
         with _store_errors("read a delivery"):
-            async with self.engine.connect() as connection:
+            async with self._connect() as connection:
                 row = (
                     await connection.execute(sa.select(t.deliveries).where(t.deliveries.c.id == delivery_id))
                 ).first()
         return dict(row._mapping) if row else None
 
-    async def make_available(self, delivery_id: int) -> bool:
-        """Put a pull delivery in its recipient's inbox; False when it already was (or is gone)."""
-        with _store_errors("make a delivery available"):
-            async with self.engine.begin() as connection:
-                result = await connection.execute(
+    async def make_available(self, ids: Sequence[int]) -> dict[int, datetime]:
+        """Put pull deliveries in their recipients' inboxes; the creation time of each one moved now
+        (those already available, or gone, are left out)."""
+        if not ids:
+            return {}
+        with _store_errors("make deliveries available"):
+            async with self._begin() as connection:
+                rows = await connection.execute(
                     t.deliveries.update()
-                    .where(t.deliveries.c.id == delivery_id, t.deliveries.c.state == "queued")
+                    .where(t.deliveries.c.id.in_(list(ids)), t.deliveries.c.state == "queued")
                     .values(state="available", available_at=utcnow())
+                    .returning(t.deliveries.c.id, t.deliveries.c.created_at)
                 )
-        return bool(result.rowcount)
+                return {r.id: aware(r.created_at) for r in rows}  # type: ignore[misc]
 
     async def claim_push(self, delivery_id: int, token: str, lease: timedelta) -> Claim:
         """Take a push delivery for one attempt, unless it is settled or another worker holds its lease."""
@@ -239,7 +405,7 @@ class EdocsRepository:
             sa.and_(t.deliveries.c.state == "sending", t.deliveries.c.lease_until < now),
         )
         with _store_errors("claim a delivery"):
-            async with self.engine.begin() as connection:
+            async with self._begin() as connection:
                 result = await connection.execute(
                     t.deliveries.update()
                     .where(t.deliveries.c.id == delivery_id, claimable)
@@ -268,7 +434,7 @@ class EdocsRepository:
         values.setdefault("lease_token", None)
         values.setdefault("lease_until", None)
         with _store_errors("record a push attempt"):
-            async with self.engine.begin() as connection:
+            async with self._begin() as connection:
                 result = await connection.execute(
                     t.deliveries.update()
                     .where(t.deliveries.c.id == delivery_id, t.deliveries.c.lease_token == token)
@@ -278,17 +444,19 @@ class EdocsRepository:
 
     async def mark_dead(self, delivery_id: int, error: str) -> None:
         with _store_errors("dead-letter a delivery"):
-            async with self.engine.begin() as connection:
+            async with self._begin() as connection:
                 await connection.execute(
                     t.deliveries.update()
-                    .where(t.deliveries.c.id == delivery_id, t.deliveries.c.state.notin_(("delivered", "acked")))
+                    .where(
+                        t.deliveries.c.id == delivery_id, t.deliveries.c.state.notin_(("delivered", "acked"))
+                    )
                     .values(state="dead", dead_at=utcnow(), last_error=error[:2000], lease_token=None)
                 )
 
     async def requeue_dead(self, delivery_id: int) -> dict[str, Any] | None:
         """Move a dead delivery back to queued (fresh attempts); None when it is not dead."""
         with _store_errors("requeue a delivery"):
-            async with self.engine.begin() as connection:
+            async with self._begin() as connection:
                 result = await connection.execute(
                     t.deliveries.update()
                     .where(t.deliveries.c.id == delivery_id, t.deliveries.c.state == "dead")
@@ -329,10 +497,12 @@ class EdocsRepository:
             .limit(limit)
         )
         with _store_errors("list dead deliveries"):
-            async with self.engine.connect() as connection:
+            async with self._connect() as connection:
                 return [dict(r._mapping) for r in await connection.execute(query)]
 
-    async def ack(self, organ: str, *, document: str | None = None, delivery_id: int | None = None) -> dict[str, Any] | None:
+    async def ack(
+        self, organ: str, *, document: str | None = None, delivery_id: int | None = None
+    ) -> dict[str, Any] | None:
         """Acknowledge the caller's delivery (idempotent); None when it has none in a state to ack."""
         where = [t.deliveries.c.recipient == organ]
         if delivery_id is not None:
@@ -340,7 +510,7 @@ class EdocsRepository:
         else:
             where += [t.deliveries.c.document == document, t.deliveries.c.kind == "edoc"]
         with _store_errors("acknowledge a delivery"):
-            async with self.engine.begin() as connection:
+            async with self._begin() as connection:
                 await connection.execute(
                     t.deliveries.update()
                     .where(*where, t.deliveries.c.state.in_(("available", "delivered")))
@@ -353,7 +523,7 @@ class EdocsRepository:
 
     async def record_failure(self, organ: str, delivery_id: int, error: str) -> bool:
         with _store_errors("record a failure"):
-            async with self.engine.begin() as connection:
+            async with self._begin() as connection:
                 result = await connection.execute(
                     t.deliveries.update()
                     .where(t.deliveries.c.id == delivery_id, t.deliveries.c.recipient == organ)
@@ -363,10 +533,23 @@ class EdocsRepository:
 
     async def delivery_for(self, organ: str, document: str) -> dict[str, Any] | None:
         query = sa.select(t.deliveries).where(
-            t.deliveries.c.recipient == organ, t.deliveries.c.document == document, t.deliveries.c.kind == "edoc"
+            t.deliveries.c.recipient == organ,
+            t.deliveries.c.document == document,
+            t.deliveries.c.kind == "edoc",
         )
         with _store_errors("read a delivery"):
-            async with self.engine.connect() as connection:
+            async with self._connect() as connection:
+                row = (await connection.execute(query)).first()
+        return dict(row._mapping) if row else None
+
+    async def status_delivery_for(self, organ: str, status_id: str) -> dict[str, Any] | None:
+        query = sa.select(t.deliveries).where(
+            t.deliveries.c.recipient == organ,
+            t.deliveries.c.status == status_id,
+            t.deliveries.c.kind == "status",
+        )
+        with _store_errors("read a delivery"):
+            async with self._connect() as connection:
                 row = (await connection.execute(query)).first()
         return dict(row._mapping) if row else None
 
@@ -421,12 +604,13 @@ class EdocsRepository:
             query = query.where(d.c.state.in_(list(states)))
         if sender is not None:
             query = query.where(doc.c.sender == sender)
+        # SQLite compares datetimes as text: always in UTC, as they were written.
         if since is not None:
-            query = query.where(d.c.created_at >= since)
+            query = query.where(d.c.created_at >= since.astimezone(UTC))
         if until is not None:
-            query = query.where(d.c.created_at < until)
+            query = query.where(d.c.created_at < until.astimezone(UTC))
         with _store_errors("read an inbox"):
-            async with self.engine.connect() as connection:
+            async with self._connect() as connection:
                 rows = [dict(r._mapping) for r in await connection.execute(query)]
         for row in rows:
             for key in ("created_at", "available_at", "delivered_at", "acked_at", "received_at"):
@@ -446,7 +630,7 @@ class EdocsRepository:
             t.statuses.c.timestamp == timestamp,
         )
         with _store_errors("read a status"):
-            async with self.engine.connect() as connection:
+            async with self._connect() as connection:
                 row = (await connection.execute(query)).first()
         return dict(row._mapping) if row else None
 
@@ -464,7 +648,7 @@ class EdocsRepository:
             StoreError: the store refused the write.
         """
         try:
-            async with self.engine.begin() as connection:
+            async with self._begin() as connection:
                 for organ, version, values in transitions:
                     result = await connection.execute(
                         t.recipients.update()
@@ -492,8 +676,10 @@ class EdocsRepository:
 
     async def status(self, status_id: str) -> dict[str, Any] | None:
         with _store_errors("read a status"):
-            async with self.engine.connect() as connection:
-                row = (await connection.execute(sa.select(t.statuses).where(t.statuses.c.id == status_id))).first()
+            async with self._connect() as connection:
+                row = (
+                    await connection.execute(sa.select(t.statuses).where(t.statuses.c.id == status_id))
+                ).first()
         return dict(row._mapping) if row else None
 
     async def statuses_of(self, document: str) -> list[dict[str, Any]]:
@@ -503,7 +689,7 @@ class EdocsRepository:
             .order_by(t.statuses.c.created_at, t.statuses.c.id)
         )
         with _store_errors("read statuses"):
-            async with self.engine.connect() as connection:
+            async with self._connect() as connection:
                 rows = [dict(r._mapping) for r in await connection.execute(query)]
         for row in rows:
             row["created_at"] = aware(row["created_at"])
@@ -517,7 +703,7 @@ class EdocsRepository:
         if codes is not None:
             query = query.where(t.agencies.c.code.in_(list(codes)))
         with _store_errors("read agencies"):
-            async with self.engine.connect() as connection:
+            async with self._connect() as connection:
                 return [dict(r._mapping) for r in await connection.execute(query)]
 
     async def upsert_agencies(self, rows: Sequence[dict[str, Any]]) -> tuple[int, int]:
@@ -525,7 +711,7 @@ class EdocsRepository:
         codes = [r["code"] for r in rows]
         now = utcnow()
         with _store_errors("import agencies"):
-            async with self.engine.begin() as connection:
+            async with self._begin() as connection:
                 existing: set[str] = set()
                 for start in range(0, len(codes), 500):
                     batch = codes[start : start + 500]

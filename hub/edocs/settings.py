@@ -47,6 +47,11 @@ class EdocMember(_Strict):
     organ_id: str | None = Field(None, description="organ code it acts for (default: its member code)")
     require_signature: bool = Field(True, description="refuse packages without a valid XML signature")
     legacy_sha1: bool = Field(False, description="accept RSA-SHA1 / SHA-1 signatures from this member")
+    excise_empty_xmlns: bool = Field(
+        True,
+        description="accept packages signed with inclusive c14n under a default-namespace Signature, as "
+        "real edXML senders do (docs/signing.md, 'the edXML trap'); turn off for exc-c14n senders",
+    )
 
     @field_validator("organ_id")
     @classmethod
@@ -160,8 +165,14 @@ class EdocsSettings(_Strict):
         for code, agency in self.agencies.items():
             if agency.parent is not None and agency.parent == code:
                 raise ValueError(f"agencies.{code}.parent: an agency cannot be its own parent")
-        if self.enabled and not self.trust.anchors and any(m.require_signature for m in self.members.values()):
-            raise ValueError("trust.anchors: members require signatures, so at least one trust anchor is needed")
+        if (
+            self.enabled
+            and not self.trust.anchors
+            and any(m.require_signature for m in self.members.values())
+        ):
+            raise ValueError(
+                "trust.anchors: members require signatures, so at least one trust anchor is needed"
+            )
         return self
 
     def organ_of(self, client: str) -> str:

@@ -118,4 +118,12 @@ deliveries = sa.Table(
     sa.Index("ix_edoc_deliveries_outbox", "state", "published_at"),
 )
 
-__all__ = ["agencies", "attachment_chunks", "attachments", "deliveries", "documents", "recipients", "statuses"]
+__all__ = [
+    "agencies",
+    "attachment_chunks",
+    "attachments",
+    "deliveries",
+    "documents",
+    "recipients",
+    "statuses",
+]

@@ -53,7 +53,9 @@ def next_state(current: RecipientState, code: StatusCode, *, by_sender: bool) ->
     """
 
     def refuse(why: str) -> TransitionRefused:
-        return TransitionRefused(f"status {code.value} refused: {why}", current=current.status, code=code.value)
+        return TransitionRefused(
+            f"status {code.value} refused: {why}", current=current.status, code=code.value
+        )
 
     if current.status == StatusCode.REJECTED:
         raise refuse("nothing follows 02 (rejected)")

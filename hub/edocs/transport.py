@@ -60,7 +60,9 @@ class HttpPushTransport(PushTransport):
 
     async def push(self, request: PushRequest) -> int:
         try:
-            response = await self._client.post(request.url, content=request.body, headers=dict(request.headers))
+            response = await self._client.post(
+                request.url, content=request.body, headers=dict(request.headers)
+            )
         except httpx.TimeoutException as exc:
             raise DeliveryFailed(f"{request.url} did not answer in time") from exc
         except httpx.HTTPError as exc:

@@ -72,28 +72,30 @@ class MessageVerifier:
     def __init__(self, trust: TrustStore | None, *, max_bytes: int) -> None:
         self._trust = trust
         self._limits = XmlLimits(max_bytes=max_bytes)
-        self._policies: dict[tuple[bool, bool, bool], SignaturePolicy] = {}
+        self._policies: dict[tuple[bool, bool, bool, bool], SignaturePolicy] = {}
 
-    def _policy(self, root: etree._Element, legacy_sha1: bool) -> SignaturePolicy:
+    def _policy(self, root: etree._Element, member: EdocMember) -> SignaturePolicy:
         assert self._trust is not None
         wrapped = root.tag == q("edXML")
         attachments = wrapped and root.find(q("AttachmentEncoded")) is not None
-        key = (legacy_sha1, wrapped, attachments)
+        key = (member.legacy_sha1, member.excise_empty_xmlns, wrapped, attachments)
         policy = self._policies.get(key)
         if policy is None:
             base = "/e:edXML/e:edXMLEnvelope" if wrapped else "/e:edXMLEnvelope"
             required = [f"{base}/e:edXMLHeader/e:MessageHeader"]
             if attachments:
                 required.append("/e:edXML/e:AttachmentEncoded")
-            location = f"./{{{NS}}}edXMLEnvelope/{{{NS}}}edXMLHeader/" if wrapped else f"./{{{NS}}}edXMLHeader/"
+            location = (
+                f"./{{{NS}}}edXMLEnvelope/{{{NS}}}edXMLHeader/" if wrapped else f"./{{{NS}}}edXMLHeader/"
+            )
             policy = SignaturePolicy(
                 trust=self._trust,
-                legacy_sha1=legacy_sha1,
+                legacy_sha1=member.legacy_sha1,
                 location=location,
                 required=tuple(required),
                 namespaces={"e": NS},
                 # Real packages carry a default-namespace Signature; see docs/signing.md.
-                excise_empty_xmlns=True,
+                excise_empty_xmlns=member.excise_empty_xmlns,
                 limits=self._limits,
             )
             self._policies[key] = policy
@@ -120,7 +122,7 @@ class MessageVerifier:
                 reason="untrusted signer",
             )
         try:
-            verified = verify_xml(root, self._policy(root, member.legacy_sha1))
+            verified = verify_xml(root, self._policy(root, member))
         except SignatureInvalid as exc:
             raise SignatureRefused(f"signature refused: {exc}", reason=exc.reason.value) from exc
         except XmlError as exc:

@@ -3,7 +3,7 @@
 import asyncio
 import contextlib
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 from hub.errors import StoreError
@@ -29,8 +29,20 @@ class ExchangeRecord:
     duration_ms: float
 
 
+_COLUMNS = tuple(f.name for f in fields(ExchangeRecord))
+
+
+def _row(record: ExchangeRecord) -> dict[str, object]:
+    # Not dataclasses.asdict: it deep-copies every value, 20 µs a record on the gateway's loop.
+    return {name: getattr(record, name) for name in _COLUMNS}
+
+
 class ExchangeLog:
-    """Buffers records and writes them in one transaction per batch; flushes on close."""
+    """Buffers records and writes them in one transaction per batch; flushes on close.
+
+    A batch costs ~0.5 ms plus ~20 µs a record, much of it on the event loop (SQLAlchemy): short
+    intervals keep each pause small instead of stalling requests behind one large write.
+    """
 
     def __init__(self, store: Store, *, batch_size: int = 200, interval: float = 0.05) -> None:
         self._store = store
@@ -55,7 +67,7 @@ class ExchangeLog:
         if not batch:
             return
         try:
-            await self._store.insert_exchanges([asdict(r) for r in batch])
+            await self._store.insert_exchanges([_row(r) for r in batch])
         except StoreError:
             log.exception("exchange log: %d records not written; kept for the next flush", len(batch))
             self._pending[:0] = batch

@@ -1,0 +1,408 @@
+"""Document exchange: signed edXML packages in, one delivery per recipient out, on RabbitMQ + PostgreSQL.
+
+1,000 signed packages of about 20 KB, 10 % of them also carrying a 1 MB attachment, each to 3 pull
+recipients, are POSTed to ``/v1/edocs``, ``--concurrency`` (32) at a time: first the 20 KB ones, then
+those with the attachment. The hub runs as two processes, as in production: the gateway (it parses,
+validates, verifies and stores) and one worker (it settles deliveries into the inboxes). Measured: packages accepted per second with signatures verified (the
+20 KB ones alone, those with an attachment alone, and all), deliveries per second (first submit to
+last delivery in an inbox), submit-to-inbox latency per delivery (p50, p99), the CPU time each hub
+process and the load generator spent per package, how busy the whole machine was, and the hub
+processes' RSS before and after (and the peak). Falls back to the embedded broker
+and SQLite in one process when RabbitMQ or PostgreSQL is absent. The LAST line is
+``RATE edocs-accepted/s <value>`` (all packages).
+
+    python bench/edocs.py            # the full run (about a minute)
+    python bench/edocs.py --quick    # a seconds-long smoke run with a few packages (CI)
+"""
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+# `python bench/edocs.py` puts bench/ first on sys.path, where bench/mappings.py would shadow the
+# mappings package: drop it.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+RABBIT = os.environ.get("LGSP_BENCH_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+POSTGRES_ADMIN = os.environ.get("LGSP_BENCH_POSTGRES_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+SENDER = "000.00.00.H40"
+RECIPIENTS = ("H40.12", "H40.13", "H40.14")
+CLIENT = f"VN/GOV/{SENDER}/edoc"
+KEY = "bench-key"
+
+
+def reachable(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# ---- the hub processes -------------------------------------------------------------------------------
+
+
+def run_hub(config_path: str, port: int, role: str) -> None:
+    import uvloop
+
+    from hub.registry import ConnectorRegistry
+    from hub.runtime import Hub
+    from hub.serving import AppServer
+    from hub.settings import load_settings
+
+    config = json.loads(Path(config_path).read_text())
+
+    async def main() -> None:
+        hub = Hub.create(load_settings(data=config, environ={}), registry=ConnectorRegistry([]))
+        await hub.start(migrate=role != "worker")
+        await hub.start_extensions(workers=role in ("worker", "all"))
+        server = None
+        if role in ("gateway", "all"):
+            server = await AppServer(hub.gateway_app(), port=port, http="httptools").start()
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        print("READY", flush=True)
+        await stop.wait()
+        if server is not None:
+            await server.stop()
+        await hub.stop(timeout=5)
+
+    uvloop.run(main())
+
+
+def spawn(*args: str) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [sys.executable, __file__, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line.startswith(b"READY"):
+        process.kill()
+        raise RuntimeError(f"hub process {args} did not start")
+    return process
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def memory(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM (peak) of a process, in MiB."""
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            values[key] = int(rest.split()[0]) // 1024
+    return values
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) jiffies of the whole machine so far."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# ---- the packages ------------------------------------------------------------------------------------
+
+
+def make_packages(
+    workdir: Path, count: int, attachment_every: int, attachment_bytes: int
+) -> tuple[list[tuple[bytes, bool]], Path, Path]:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from hub.edocs.edxml import (
+        Attachment,
+        Organization,
+        PackageHeader,
+        build_package,
+        document_id,
+        sign_package,
+    )
+    from signing.pki import issue_certificate, make_ca, make_crl
+
+    ca = make_ca()
+    (workdir / "ca.pem").write_bytes(ca.certificate.public_bytes(Encoding.PEM))
+    (workdir / "crl.pem").write_bytes(make_crl(ca).public_bytes(Encoding.PEM))
+    signer = issue_certificate(ca, f"VN/GOV/{SENDER}")
+    content = ("Ủy ban nhân dân tỉnh đề nghị các sở, ban, ngành triển khai trục liên thông văn bản. " * 220)[
+        :14_000
+    ]
+    run = uuid.uuid4().hex[:6]
+    blob = os.urandom(attachment_bytes)
+    packages = []
+    for n in range(count):
+        header = PackageHeader(
+            sender=Organization(SENDER, organ_name="UBND tỉnh"),
+            recipients=tuple(Organization(r) for r in RECIPIENTS),
+            document_id=document_id(SENDER, date(2024, 5, 2), f"{run}{n}", "UBND-VP"),
+            subject=f"Về việc triển khai trục liên thông văn bản (số {n})",
+            content=content,
+            code_number=str(n),
+            code_notation="UBND-VP",
+            promulgation_date="2024/05/02",
+        )
+        heavy = attachment_every > 0 and n % attachment_every == attachment_every - 1
+        attachments = [Attachment("cid:1", "phu-luc.pdf", "application/pdf", blob)] if heavy else []
+        data = sign_package(build_package(header, attachments), signer.key, [signer.certificate])
+        packages.append((data, heavy))
+    return packages, workdir / "ca.pem", workdir / "crl.pem"
+
+
+def hub_config(broker_url: str, store_url: str, ca: Path, crl: Path) -> dict[str, Any]:
+    members = {f"VN/GOV/{o}/edoc": {"api_keys": [f"{KEY}-{o}"]} for o in (SENDER, *RECIPIENTS)}
+    return {
+        "broker": {"url": broker_url, "namespace": f"bench{uuid.uuid4().hex[:8]}", "prefetch": 128},
+        "store": {"url": store_url},
+        "log_level": "warning",
+        "members": members,
+        "edocs": {
+            "enabled": True,
+            "members": {m: {} for m in members},
+            "agencies": {o: {"name": o} for o in (SENDER, *RECIPIENTS)},
+            "trust": {"anchors": [str(ca)], "crls": [str(crl)]},
+            "prefetch": 256,
+            "outbox_interval": 5.0,
+            "outbox_grace": 60.0,
+        },
+    }
+
+
+# ---- the store ---------------------------------------------------------------------------------------
+
+
+async def _admin(statement: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(POSTGRES_ADMIN)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+async def delivery_times(store_url: str) -> list[tuple[str, datetime | None]]:
+    import sqlalchemy as sa
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from hub.edocs import tables
+
+    engine = create_async_engine(store_url)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                sa.select(tables.deliveries.c.document, tables.deliveries.c.available_at)
+            )
+            return [
+                (
+                    r.document,
+                    r.available_at.replace(tzinfo=UTC)
+                    if r.available_at and r.available_at.tzinfo is None
+                    else r.available_at,
+                )
+                for r in rows
+            ]
+    finally:
+        await engine.dispose()
+
+
+# ---- the load ----------------------------------------------------------------------------------------
+
+
+async def submit_all(
+    url: str, packages: list[tuple[bytes, bool]], concurrency: int
+) -> tuple[float, dict[str, float], list[str]]:
+    import httpx
+
+    clients = [httpx.AsyncClient(base_url=url, timeout=120) for _ in range(max(1, concurrency // 4))]
+    headers = {"X-Road-Client": CLIENT, "X-Api-Key": f"{KEY}-{SENDER}", "Content-Type": "application/xml"}
+    queue = iter(enumerate(packages))
+    submitted: dict[str, float] = {}
+    failures: list[str] = []
+    pick = itertools.cycle(clients)
+
+    async def worker() -> None:
+        client = next(pick)
+        for _, (data, _) in queue:
+            at = time.time()
+            response = await client.post("/v1/edocs", content=data, headers=headers)
+            if response.status_code == 201:
+                submitted[response.json()["id"]] = at
+            else:
+                failures.append(f"{response.status_code} {response.text[:200]}")
+
+    started = time.perf_counter()
+    try:
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    finally:
+        for client in clients:
+            await client.aclose()
+    return time.perf_counter() - started, submitted, failures
+
+
+async def wait_delivered(store_url: str, expected: int, timeout: float) -> list[tuple[str, datetime | None]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = await delivery_times(store_url)
+        if sum(1 for _, at in rows if at is not None) >= expected or time.monotonic() > deadline:
+            return rows
+        await asyncio.sleep(0.25)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="a seconds-long smoke run with a few packages")
+    parser.add_argument("--packages", type=int, default=None)
+    parser.add_argument("--concurrency", type=int, default=32, help="submissions in flight")
+    parser.add_argument(
+        "--attachment-every", type=int, default=10, help="every Nth package has an attachment"
+    )
+    parser.add_argument("--attachment-bytes", type=int, default=1024 * 1024)
+    parser.add_argument("--serve", nargs=3, metavar=("CONFIG", "PORT", "ROLE"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        run_hub(args.serve[0], int(args.serve[1]), args.serve[2])
+        return 0
+    count = args.packages or (30 if args.quick else 1000)
+
+    workdir = Path(tempfile.mkdtemp(prefix="lgsp-bench-edocs-"))
+    prepared = time.perf_counter()
+    packages, ca, crl = make_packages(workdir, count, args.attachment_every, args.attachment_bytes)
+    prepared = time.perf_counter() - prepared
+    warm, rest = packages[:3], packages[3:]
+    light = [p for p in rest if not p[1]]
+    heavy = [p for p in rest if p[1]]
+
+    real = reachable(5672) and reachable(5432)
+    database = f"lgsp_bench_{uuid.uuid4().hex[:10]}"
+    if real:
+        asyncio.run(_admin(f'CREATE DATABASE "{database}"'))
+        broker_url, store_url = RABBIT, f"postgresql+asyncpg://postgres@127.0.0.1:5432/{database}"
+    else:
+        print("RabbitMQ or PostgreSQL unreachable: embedded broker and SQLite, one process", file=sys.stderr)
+        broker_url, store_url = "embedded://", f"sqlite+aiosqlite:///{workdir / 'bench.sqlite3'}"
+    config_path = workdir / "config.json"
+    config_path.write_text(json.dumps(hub_config(broker_url, store_url, ca, crl)))
+    port = free_port()
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        if real:
+            processes["gateway"] = spawn("--serve", str(config_path), str(port), "gateway")
+            processes["worker"] = spawn("--serve", str(config_path), str(port), "worker")
+        else:
+            processes["hub"] = spawn("--serve", str(config_path), str(port), "all")
+        url = f"http://127.0.0.1:{port}"
+        # Warm-up: three packages not counted (connections, caches, first-call costs).
+        asyncio.run(submit_all(url, warm, 3))
+        before = {name: memory(p.pid) for name, p in processes.items()}
+        cpu_before = {name: cpu_seconds(p.pid) for name, p in processes.items()}
+        machine_before = machine_busy()
+        client_before = time.process_time()
+        first_submit = time.time()
+        light_seconds, light_ids, light_failures = asyncio.run(submit_all(url, light, args.concurrency))
+        heavy_seconds, heavy_ids, heavy_failures = asyncio.run(submit_all(url, heavy, args.concurrency))
+        client_cpu = time.process_time() - client_before
+        submitted = {**light_ids, **heavy_ids}
+        expected = len(submitted) * len(RECIPIENTS)
+        rows = asyncio.run(
+            wait_delivered(store_url, expected + 3 * len(RECIPIENTS), 120 if not args.quick else 60)
+        )
+        after = {name: memory(p.pid) for name, p in processes.items()}
+        cpu = {name: cpu_seconds(p.pid) - cpu_before[name] for name, p in processes.items()}
+        machine_after = machine_busy()
+    finally:
+        for process in processes.values():
+            stop(process)
+        if real:
+            asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+
+    failures = light_failures + heavy_failures
+    delivered = [(doc, at) for doc, at in rows if doc in submitted and at is not None]
+    latencies = [at.timestamp() - submitted[doc] for doc, at in delivered if at is not None]
+    last = max((at.timestamp() for _, at in delivered if at is not None), default=first_submit)
+    total_seconds = light_seconds + heavy_seconds
+    accepted_rate = len(submitted) / total_seconds if total_seconds else 0.0
+    print(
+        f"{len(rest)} signed packages ({len(light)} of ~{len(light[0][0]) // 1024 if light else 0} KB, {len(heavy)} with a "
+        f"{args.attachment_bytes // 1024} KB attachment), {len(RECIPIENTS)} pull recipients each, "
+        f"{args.concurrency} in flight; broker {broker_url.split('@')[-1]}, store {store_url.split('@')[-1].split('/')[0] if real else 'sqlite'}"
+    )
+    print(f"(signing them took {prepared:.1f} s before the run; not counted)")
+    header = f"{'measure':<44} {'value':>14}"
+    print(header)
+    print("-" * len(header))
+    rows_out = [
+        (
+            "accepted/s, 20 KB packages (signature verified)",
+            f"{len(light_ids) / light_seconds:,.1f}" if light_seconds else "n/a",
+        ),
+        (
+            "accepted/s, packages with the attachment",
+            f"{len(heavy_ids) / heavy_seconds:,.1f}" if heavy_seconds else "n/a",
+        ),
+        ("accepted/s, all packages", f"{accepted_rate:,.1f}"),
+        (
+            "deliveries/s (first submit to last in inbox)",
+            f"{len(delivered) / max(last - first_submit, 1e-9):,.1f}",
+        ),
+        ("deliveries in inboxes / expected", f"{len(delivered)} / {expected}"),
+        ("submit-to-inbox p50 ms", f"{percentile(latencies, 0.50) * 1000:,.1f}"),
+        ("submit-to-inbox p99 ms", f"{percentile(latencies, 0.99) * 1000:,.1f}"),
+        ("refused submissions", str(len(failures))),
+    ]
+    for name in processes:
+        rows_out.append((f"{name}: CPU s / package", f"{cpu[name] / max(len(submitted), 1) * 1000:,.2f} ms"))
+        rows_out.append(
+            (f"{name}: RSS before -> after MiB", f"{before[name]['VmRSS']} -> {after[name]['VmRSS']}")
+        )
+        rows_out.append((f"{name}: peak RSS MiB", str(after[name]["VmHWM"])))
+    busy = (machine_after[0] - machine_before[0]) / max(machine_after[1] - machine_before[1], 1)
+    rows_out.append(("load client: CPU / package", f"{client_cpu / max(len(submitted), 1) * 1000:,.2f} ms"))
+    rows_out.append((f"machine CPU busy ({os.cpu_count()} cores, all processes)", f"{busy:.0%}"))
+    gateway = (processes.get("gateway") and cpu.get("gateway")) or cpu.get("hub", 0.0)
+    if gateway:
+        rows_out.append(("gateway ceiling on one free core, pkg/s", f"{len(submitted) / gateway:,.0f}"))
+    for label, value in rows_out:
+        print(f"{label:<44} {value:>14}")
+    if failures:
+        print(f"first refusal: {failures[0]}", file=sys.stderr)
+    print(f"RATE edocs-accepted/s {accepted_rate:.1f}")
+    return 0 if not failures and len(delivered) == expected else 1
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        raise SystemExit(main())

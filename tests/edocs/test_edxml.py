@@ -1,0 +1,227 @@
+"""The edXML library: build, sign, parse safely, validate against the vendored XSD, read; the attachment
+layout survives storage so the sender's signature still verifies."""
+
+import asyncio
+import base64
+import os
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from hub.edocs.edxml import (
+    NS,
+    Attachment,
+    Business,
+    BusinessDocType,
+    EdxmlSchema,
+    Organization,
+    ResponseFor,
+    StaffInfo,
+    StatusCode,
+    StatusMessage,
+    append_trace,
+    build_status,
+    kind_of,
+    load_message,
+    parse_edxml,
+    read_package,
+    read_status,
+    sign_package,
+    strip_hub_trace,
+)
+from hub.edocs.errors import PackageInvalid, PackageMalformed, PackageTooLarge
+from hub.edocs.ingest import (
+    AttachmentExtractor,
+    assemble,
+    attachment_parser,
+    encode_attachment,
+    make_skeleton,
+)
+from signing.trust import RevocationMode, TrustStore
+from signing.xmldsig import SignaturePolicy, verify_xml
+from tests.edocs.harness import PULL_A, PULL_B, SENDER, Pki, package
+
+SCHEMA = EdxmlSchema()
+DATA = Path(__file__).parents[1] / "signing" / "data"
+
+
+def _policy(pki: Pki) -> SignaturePolicy:
+    trust = TrustStore(anchors=[pki.ca.certificate], revocation=RevocationMode.OFF)
+    return SignaturePolicy(
+        trust=trust, location=f"./{{{NS}}}edXMLEnvelope/{{{NS}}}edXMLHeader/", excise_empty_xmlns=True
+    )
+
+
+def test_edxml_package_round_trip_reads_every_header_field(pki: Pki) -> None:
+    # Given a signed package built by the library
+    data = package(pki, recipients=(PULL_A, PULL_B), business=Business(BusinessDocType.NEW, paper=1))
+    # When it is parsed safely and validated
+    message = load_message(data, SCHEMA)
+    header = read_package(message.root)
+    # Then the header reads back and the signature sits, default-namespaced, last in edXMLHeader
+    assert message.kind == "package" and message.signed
+    assert header.sender.organ_id == SENDER and header.sender.organ_name == "UBND tỉnh"
+    assert [r.organ_id for r in header.recipients] == [PULL_A, PULL_B]
+    assert header.code == f"{header.code_number}/UBND-VP" and header.promulgation_date == "2024/05/02"
+    assert header.business.paper == 1 and header.traces[0].organ_id == SENDER
+    assert b'<Signature xmlns="http://www.w3.org/2000/09/xmldsig#">' in data
+    head = message.root.find(f"{{{NS}}}edXMLEnvelope/{{{NS}}}edXMLHeader")
+    assert head is not None and etree.QName(head[-1]).localname == "Signature"
+    assert verify_xml(data, _policy(pki)).member_id == f"VN/GOV/{SENDER}"
+
+
+def test_edxml_status_message_round_trip() -> None:
+    # Given a status message with staff information
+    status = StatusMessage(
+        sender=Organization(PULL_A, organ_name="Sở Tư pháp"),
+        response_for=ResponseFor(SENDER, "000.00.00.H40,2024/05/02,1/UBND-VP", code="1/UBND-VP"),
+        code=StatusCode.ACCEPTED,
+        timestamp="2024/05/03 08:30:00",
+        description="Tiếp nhận vào sổ văn bản đến",
+        staff=StaffInfo(department="Văn thư", staff="Trần Thị B"),
+    )
+    # When built and read back
+    message = load_message(build_status(status), SCHEMA)
+    # Then it is a status and every field survives
+    assert message.kind == "status" and not message.signed
+    assert read_status(message.root) == status
+
+
+@pytest.mark.parametrize(
+    ("edit", "element"),
+    [
+        (lambda x: x.replace(b"<Subject>", b"<Subjekt>").replace(b"</Subject>", b"</Subjekt>"), "Subjekt"),
+        (
+            lambda x: x.replace(b"<PromulgationDate>2024/05/02<", b"<PromulgationDate>02-05-2024<"),
+            "PromulgationDate",
+        ),
+        (lambda x: x.replace(b"<BussinessDocType>0<", b"<BussinessDocType>7<"), "BussinessDocType"),
+        (lambda x: x.replace(b"<OrganId>H40.12</OrganId>", b"<OrganId>H40 12</OrganId>"), "OrganId"),
+    ],
+)
+def test_edxml_schema_errors_name_the_element(edit, element: str) -> None:  # type: ignore[no-untyped-def]
+    # Given an unsigned package broken in one place
+    data = edit(package(None))
+    # When validated / Then the error names the element and its line
+    with pytest.raises(PackageInvalid) as caught:
+        load_message(data, SCHEMA)
+    assert caught.value.element == element
+    assert caught.value.line is not None and element in str(caught.value)
+
+
+def test_edxml_status_code_outside_the_nine_is_invalid() -> None:
+    data = build_status(
+        StatusMessage(Organization(PULL_A), ResponseFor(SENDER, "d"), StatusCode.DONE, "2024/05/03 08:30:00")
+    ).replace(b"<StatusCode>06<", b"<StatusCode>07<")
+    with pytest.raises(PackageInvalid) as caught:
+        load_message(data, SCHEMA)
+    assert caught.value.element == "StatusCode"
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        b'<?xml version="1.0"?><!DOCTYPE edXML [<!ENTITY x SYSTEM "file:///etc/passwd">]><edXML>&x;</edXML>',
+        b'<!DOCTYPE edXML [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]><edXML>&b;</edXML>',
+        b'<!DOCTYPE edXML SYSTEM "http://127.0.0.1:9/evil.dtd"><edXML/>',
+    ],
+)
+def test_edxml_parser_refuses_dtd_and_entities(attack: bytes) -> None:
+    with pytest.raises(PackageMalformed) as caught:
+        parse_edxml(attack)
+    assert caught.value.reason == "dtd refused"
+
+
+def test_edxml_parser_refuses_oversized_before_parsing() -> None:
+    with pytest.raises(PackageTooLarge) as caught:
+        parse_edxml(b"<edXML>" + b" " * 2000 + b"</edXML>", max_bytes=1000)
+    assert caught.value.limit == 1000
+
+
+def test_edxml_hub_trace_appended_and_stripped_restores_the_signed_content(pki: Pki) -> None:
+    # Given a signed package with pretty-printed whitespace
+    pretty = etree.tostring(etree.fromstring(package(None)), pretty_print=True)
+    issued = pki.members[SENDER]
+    signed = sign_package(pretty, issued.key, [issued.certificate])
+    root = parse_edxml(signed)
+    # When the hub appends its TraceHeader / Then the sender's signature no longer covers the document
+    append_trace(root, "LGSP.H40", "2024/05/02 10:00:00")
+    with_trace = etree.tostring(root)
+    assert b"<OrganId>LGSP.H40</OrganId>" in with_trace
+    with pytest.raises(Exception, match="digest mismatch"):
+        verify_xml(with_trace, _policy(pki))
+    # When a recipient strips it again / Then the signature verifies
+    stripped = etree.fromstring(with_trace)
+    assert strip_hub_trace(stripped, "LGSP.H40")
+    assert verify_xml(etree.tostring(stripped), _policy(pki)).member_id == f"VN/GOV/{SENDER}"
+
+
+def _relayout(data: bytes) -> bytes:
+    root = etree.fromstring(data)
+    texts = root.findall(f".//{{{NS}}}ContentTransferEncoded")
+    wrapped = texts[0].text or ""
+    texts[0].text = "\n  " + "\n".join(wrapped[i : i + 76] for i in range(0, len(wrapped), 76)) + "\n"
+    irregular = texts[1].text or ""
+    texts[1].text = irregular[:8] + " \t" + irregular[8:40] + "\r\n" + irregular[40:]
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def test_edxml_attachments_stream_out_and_back_in_their_layout(pki: Pki) -> None:
+    # Given a signed package whose attachments are base64-wrapped in odd ways
+    payloads = [os.urandom(200_001), os.urandom(1000), b""]
+    attachments = [
+        Attachment(f"cid:{i}", f"f{i}.bin", "application/octet-stream", p) for i, p in enumerate(payloads)
+    ]
+    issued = pki.members[SENDER]
+    signed = sign_package(_relayout(package(None, attachments=attachments)), issued.key, [issued.certificate])
+    root = load_message(signed, SCHEMA).root
+    # When the skeleton is taken and the attachments are decoded by the streaming pass, 4 KiB at a time
+    skeleton, markers = make_skeleton(root, "LGSP.H40", "2024/05/02 10:00:00")
+    extractor = AttachmentExtractor()
+    parser = attachment_parser(extractor)
+    chunks: dict[int, list[bytes]] = {}
+    for start in range(0, len(signed), 4096):
+        parser.feed(signed[start : start + 4096])
+    records = parser.close()
+    for position, _, data in extractor.pending:
+        chunks.setdefault(position, []).append(data)
+    # Then each attachment decodes to its bytes
+    assert [b"".join(chunks.get(r.position, [])) for r in records] == payloads
+    assert records[0].layout["line"] == 76 and "runs" in records[1].layout
+
+    # And the reassembled package verifies once the hub's TraceHeader is stripped
+    async def attachment(position: int):  # type: ignore[no-untyped-def]
+        async def stored():  # type: ignore[no-untyped-def]
+            for piece in chunks.get(position, []):
+                yield piece
+
+        async for piece in encode_attachment(records[position].layout, stored()):
+            yield piece
+
+    async def collect() -> bytes:
+        return b"".join([piece async for piece in assemble(skeleton, markers, attachment)])
+
+    out = etree.fromstring(asyncio.run(collect()))
+    assert strip_hub_trace(out, "LGSP.H40")
+    assert verify_xml(etree.tostring(out), _policy(pki)).member_id == f"VN/GOV/{SENDER}"
+
+
+def test_edxml_non_canonical_base64_is_refused() -> None:
+    # Given an attachment whose last quantum has padding bits set ("QR==" decodes like "QQ==")
+    data = package(None, attachments=[Attachment("cid:1", "a", "text/plain", b"A")])
+    data = data.replace(base64.b64encode(b"A"), b"QR==")
+    extractor = AttachmentExtractor()
+    parser = attachment_parser(extractor)
+    # When it is decoded / Then it is refused (re-encoding could not reproduce the signed text)
+    with pytest.raises(PackageInvalid, match="not canonical"):
+        parser.feed(data)
+        parser.close()
+
+
+def test_edxml_kind_of_real_xmlsec1_package_is_a_package() -> None:
+    # Given the edXML package another implementation (xmlsec1) signed
+    root = parse_edxml((DATA / "edxml-signed-xmlsec1.xml").read_bytes())
+    # When its kind is asked / Then it is a package (its body is not the schema's, so it is not validated)
+    assert kind_of(root) == "package"
+    assert SCHEMA.errors(root)[0].element == "DocumentContent"

@@ -16,7 +16,11 @@ _PREFIX = "lgsp-"
 
 
 def envelope_to_message(envelope: Envelope) -> Message:
-    """Encode a request envelope as a persistent AMQP message."""
+    """Encode a request envelope as a persistent AMQP message.
+
+    Persistent as the design asks, and harmless after a broker restart: a request that survives
+    one carries its caller's deadline, and a worker drops it unhandled once that has passed.
+    """
     headers: dict[str, Any] = {
         "lgsp-client": envelope.client,
         "lgsp-service": str(envelope.service),

@@ -27,6 +27,28 @@ class HubMetrics:
         self.alerts = Counter(
             "lgsp_alerts", "Conditions an operator must look at", ["kind"], registry=self.registry
         )
+        # labels() validates and locks on every call; the gateway's hot path reuses the children.
+        self._requests_by: dict[tuple[str, int], Counter] = {}
+        self._latency_by: dict[str, Histogram] = {}
+        self._errors_by: dict[tuple[str, str], Counter] = {}
+
+    def count_request(self, service: str, status: int, seconds: float) -> None:
+        """Count one answered request of `service` and observe how long it took."""
+        requests = self._requests_by.get((service, status))
+        if requests is None:
+            requests = self._requests_by[service, status] = self.requests.labels(service, str(status))
+        requests.inc()
+        latency = self._latency_by.get(service)
+        if latency is None:
+            latency = self._latency_by[service] = self.latency.labels(service)
+        latency.observe(seconds)
+
+    def count_error(self, service: str, error_type: str) -> None:
+        """Count one error response of `service` by its X-Road error type."""
+        errors = self._errors_by.get((service, error_type))
+        if errors is None:
+            errors = self._errors_by[service, error_type] = self.errors.labels(service, error_type)
+        errors.inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -47,6 +47,7 @@ from hub.errors import (
     InvalidInput,
     NotFound,
 )
+from hub.http import fast_transport
 from hub.ratelimit import Rate, RateLimiter
 from mappings import Spec, shipped
 
@@ -218,17 +219,16 @@ class BusinessRegistryConnector(Connector):
             write=settings.write_timeout,
             pool=settings.pool_timeout,
         )
-        limits = httpx.Limits(
-            max_connections=per_client,
-            max_keepalive_connections=per_client,
-            keepalive_expiry=settings.keepalive_expiry,
-        )
         headers = {"Authorization": settings.authorization(), "Accept": "application/json"}
         tls = httpx.create_ssl_context()  # one context for all clients: each costs ~20 ms to build
         self._pool = ClientPool(
             settings.pool_clients,
             lambda: httpx.AsyncClient(
-                base_url=settings.base_url, timeout=timeout, limits=limits, headers=headers, verify=tls
+                base_url=settings.base_url,
+                timeout=timeout,
+                headers=headers,
+                trust_env=False,
+                transport=fast_transport(per_client, keepalive_expiry=settings.keepalive_expiry, verify=tls),
             ),
         )
 

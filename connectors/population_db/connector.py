@@ -20,6 +20,7 @@ import hashlib
 import itertools
 import json
 import re
+import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -86,6 +87,7 @@ from hub.errors import (
     InvalidInput,
     NotFound,
 )
+from hub.http import fast_transport
 from hub.identifiers import parse_client
 from mappings import MappingError, Spec, SpecLoader, shipped, to_dict
 from signing import Reason, XmlError, XmlRefused, parse_xml
@@ -532,9 +534,14 @@ def _clients(settings: PopulationDbSettings) -> list[httpx.AsyncClient]:
     count = min(_MAX_CLIENTS, settings.max_connections)
     per_client = settings.max_connections // count
     timeout = httpx.Timeout(settings.timeout_seconds, connect=settings.connect_timeout_seconds)
-    limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
+    tls = ssl.create_default_context()  # one context for all clients: each costs ~20 ms to build
     return [
-        httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False, trust_env=False)
+        httpx.AsyncClient(
+            timeout=timeout,
+            follow_redirects=False,
+            trust_env=False,
+            transport=fast_transport(per_client, verify=tls),
+        )
         for _ in range(count)
     ]
 

@@ -23,6 +23,9 @@ from hub.connector import (
 from hub.errors import BackendTimeout, BackendUnavailable
 from hub.http import ClientPool, HttpSettings, end_to_end
 
+# Set by the hub on the way back (content-type travels as the reply's own property).
+_NOT_FORWARDED = frozenset({"content-type", "date", "server"})
+
 
 class RestSettings(HttpSettings):
     base_url: AnyHttpUrl
@@ -63,8 +66,8 @@ class RestConnector(Connector):
             headers["content-type"] = request.content_type
         url = self._base + "/" + request.path.lstrip("/") if request.path else self._base
         try:
-            response = await self._pool.client().request(
-                request.method, url, params=list(request.query), content=request.body, headers=headers
+            response, body = await self._pool.send(
+                request.method, url, params=request.query, headers=headers, content=request.body
             )
         except httpx.TimeoutException as exc:
             raise BackendTimeout(
@@ -82,14 +85,14 @@ class RestConnector(Connector):
                 connector=self._instance,
                 status_code=502,
                 detail={"backend_status": response.status_code},
-                body=response.content,
+                body=body,
                 content_type=content_type,
             )
         return ConnectorReply(
             status=response.status_code,
-            body=response.content,
+            body=body,
             content_type=content_type,
-            headers=end_to_end(response.headers, drop=frozenset({"content-type", "date", "server"})),
+            headers=end_to_end(response.headers, drop=_NOT_FORWARDED),
         )
 
     async def close(self) -> None:

@@ -6,6 +6,7 @@ re-declares the topology declared so far and re-subscribes every consumer. On it
 - a publisher channel in confirm mode (`_rabbit_publisher`, `_rabbit_confirms`): publishes are
   pipelined, each awaits its own confirm; it also consumes direct reply-to for `request`;
 - one channel per consumer (`_rabbit_consumer`), with its own prefetch;
+- a channel for direct replies, without confirms (see `reply`);
 - an operations channel for declarations, passive checks and purges, and a channel for `get`
   (both re-opened on demand: RabbitMQ closes a channel on a missing queue or exchange).
 
@@ -14,6 +15,7 @@ typo fails that one publish instead of closing the shared publisher channel unde
 """
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections.abc import Sequence
@@ -24,7 +26,7 @@ from pika.adapters.asyncio_connection import AsyncioConnection
 from hub.broker._rabbit_channel import AsyncChannel, ChannelSlot
 from hub.broker._rabbit_codec import from_properties, to_properties
 from hub.broker._rabbit_consumer import RabbitConsumer, RabbitDelivery
-from hub.broker._rabbit_errors import reply_code
+from hub.broker._rabbit_errors import pika_errors, reply_code
 from hub.broker._rabbit_link import Link
 from hub.broker._rabbit_publisher import REPLY_TO, PublisherChannel
 from hub.broker._rabbit_topology import NOT_FOUND, declare_topology, exchange_exists
@@ -34,6 +36,14 @@ from hub.errors import BrokerConnectionError, BrokerError, ConfigError, ReplyTim
 log = logging.getLogger(__name__)
 
 DEFAULT_RECONNECT_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
+
+
+def _fail_reply_on_failed_confirm(reply: "asyncio.Future[Message]", confirm: "asyncio.Future[None]") -> None:
+    if confirm.cancelled():
+        return
+    error = confirm.exception()  # retrieved here even when the reply came first
+    if error is not None and not reply.done():
+        reply.set_exception(error)
 
 
 class RabbitBroker(Broker):
@@ -95,6 +105,7 @@ class RabbitBroker(Broker):
         self._publisher: ChannelSlot[PublisherChannel] = ChannelSlot(PublisherChannel.open)
         self._ops: ChannelSlot[AsyncChannel] = ChannelSlot(AsyncChannel.open)
         self._getter: ChannelSlot[AsyncChannel] = ChannelSlot(AsyncChannel.open)
+        self._replier: ChannelSlot[AsyncChannel] = ChannelSlot(AsyncChannel.open)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -197,8 +208,12 @@ class RabbitBroker(Broker):
         try:
             properties = to_properties(message, reply_to=REPLY_TO, correlation_id=correlation_id)
             confirmed = publisher.publish(exchange, routing_key, properties, message.body, True)
+            # A reply proves the request was routed, so it is returned as soon as it arrives,
+            # confirmed or not: a persistent request is confirmed only once it is on disk or the
+            # worker has acked it, after replying. Only a failed confirm (unroutable, nacked,
+            # connection lost) matters, and it fails the reply.
+            confirmed.add_done_callback(functools.partial(_fail_reply_on_failed_confirm, reply))
             async with asyncio.timeout(timeout):
-                await confirmed
                 return await reply
         except TimeoutError:
             raise ReplyTimeout(
@@ -219,8 +234,13 @@ class RabbitBroker(Broker):
             )
             return
         properties = to_properties(message, correlation_id=delivery.message.correlation_id)
-        publisher = await self._publisher_channel("")
-        await publisher.publish("", reply_to, properties, message.body, False)
+        # Replies go out on a channel without confirms: RabbitMQ confirms a direct reply even when
+        # the requester is gone and the reply is dropped, so a confirm guarantees nothing here, and
+        # waiting for it cost the worker a broker round trip before it could ack.
+        connection = await self._connection()
+        channel = await self._replier.get(connection)
+        with pika_errors(f"replying to {reply_to!r}"):
+            channel.raw.basic_publish("", reply_to, message.body, properties, False)
 
     # -- consuming ---------------------------------------------------------------------------
 

@@ -65,7 +65,7 @@ def create_app(hub: "Hub") -> Starlette:
         detail: object = None,
         headers: dict[str, str] | None = None,
     ) -> Response:
-        metrics.errors.labels(service, disposition.error_type).inc()
+        metrics.count_error(service, disposition.error_type)
         return Response(
             error_body(disposition.error_type, message, detail),
             status_code=disposition.status,
@@ -219,7 +219,7 @@ def create_app(hub: "Hub") -> Starlette:
         out_headers = {**reply.headers, **x_road}
         if reply.error_type:
             out_headers["X-Road-Error"] = reply.error_type
-            metrics.errors.labels(label, reply.error_type).inc()
+            metrics.count_error(label, reply.error_type)
         hub_signature = hub.signatures.sign_response(
             reply.body,
             method=request.method,

@@ -76,8 +76,7 @@ class Attempt:
 def record(hub: "Hub", attempt: Attempt, status: int) -> None:
     """Count the request in the metrics and queue its exchange record."""
     elapsed = time.perf_counter() - attempt.started
-    hub.metrics.requests.labels(attempt.service, str(status)).inc()
-    hub.metrics.latency.labels(attempt.service).observe(elapsed)
+    hub.metrics.count_request(attempt.service, status, elapsed)
     hub.exchange_log.add(
         ExchangeRecord(
             message_id=attempt.message_id[:128],

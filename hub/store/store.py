@@ -31,6 +31,7 @@ class Store:
         self.engine = engine
         self._flag_cache: dict[str, tuple[float, str | None]] = {}
         self._inserts = 0
+        self._flag_reads: dict[str, asyncio.Task[str | None]] = {}
 
     @classmethod
     def from_url(cls, url: str, *, echo: bool = False) -> "Store":
@@ -135,9 +136,19 @@ class Store:
         cached = self._flag_cache.get(name)
         if cached is not None and loop.time() - cached[0] < max_age:
             return cached[1]
+        # One query in flight per flag: when the cache expires under load, every request waiting
+        # for the flag shares it instead of each sending its own.
+        reading = self._flag_reads.get(name)
+        if reading is None:
+            reading = loop.create_task(self._read_flag(name))
+            self._flag_reads[name] = reading
+            reading.add_done_callback(lambda _: self._flag_reads.pop(name, None))
+        return await asyncio.shield(reading)
+
+    async def _read_flag(self, name: str) -> str | None:
         async with self.engine.connect() as connection:
             value = await connection.scalar(
                 sa.select(tables.flags.c.value).where(tables.flags.c.name == name)
             )
-        self._flag_cache[name] = (loop.time(), value)
+        self._flag_cache[name] = (asyncio.get_running_loop().time(), value)
         return value

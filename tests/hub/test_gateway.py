@@ -240,3 +240,21 @@ async def test_gateway_forwards_bodies_byte_for_byte(payload: bytes, tmp_path) -
         )
         assert r.status_code == 200
         assert backend.calls[-1]["body"] == payload
+
+
+async def test_store_reads_a_flag_once_for_many_concurrent_readers(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import event
+
+    from hub.store import Store
+
+    store = Store.from_url(f"sqlite+aiosqlite:///{tmp_path}/flags.db")
+    await store.migrate()
+    await store.set_flag("maintenance", "off")
+    queries: list[str] = []
+    event.listen(store.engine.sync_engine, "before_cursor_execute", lambda *a: queries.append(a[2]))
+    # When fifty requests find the cached flag expired at the same moment
+    values = await asyncio.gather(*[store.get_flag("maintenance", max_age=0) for _ in range(50)])
+    # Then they share one query and all read the same value
+    assert values == ["off"] * 50
+    assert sum("hub_flags" in q for q in queries) == 1
+    await store.close()

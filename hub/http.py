@@ -8,8 +8,9 @@ work for ≈0.27 ms; connectors keep httpx's API, exceptions and MockTransport s
 """
 
 import asyncio
+import contextlib
 import ssl
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import aiohttp
@@ -18,6 +19,7 @@ from httpx_aiohttp import AiohttpTransport
 from pydantic import Field
 
 from hub.connector import ConnectorSettings
+from hub.errors import BackendTimeout, BackendUnavailable
 
 HOP_BY_HOP = frozenset(
     {
@@ -166,6 +168,24 @@ class ClientPool:
         await self._transport.aclose()
 
 
+@contextlib.contextmanager
+def backend_errors(instance: str, target: str) -> Iterator[None]:
+    """Translate httpx's transport failures into the hub's connector errors, once for every connector.
+
+    Raises:
+        BackendTimeout: no answer in time (the worker retries it, then 504).
+        BackendUnavailable: refused, reset or broken (the worker retries it, then 502).
+    """
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise BackendTimeout(f"{instance}: no answer from {target} in time", connector=instance) from exc
+    except httpx.TransportError as exc:
+        raise BackendUnavailable(
+            f"{instance}: cannot reach {target} ({type(exc).__name__})", connector=instance
+        ) from exc
+
+
 def end_to_end(headers: Mapping[str, str], *, drop: frozenset[str] = frozenset()) -> dict[str, str]:
     """Headers without hop-by-hop ones (and any named in `drop`), names lower-cased."""
     connection_tokens = {t.strip().lower() for t in headers.get("connection", "").split(",") if t.strip()}
@@ -176,4 +196,12 @@ def end_to_end(headers: Mapping[str, str], *, drop: frozenset[str] = frozenset()
     }
 
 
-__all__ = ["HOP_BY_HOP", "ClientPool", "HttpSettings", "HubAiohttpTransport", "end_to_end", "fast_transport"]
+__all__ = [
+    "HOP_BY_HOP",
+    "ClientPool",
+    "HttpSettings",
+    "HubAiohttpTransport",
+    "backend_errors",
+    "end_to_end",
+    "fast_transport",
+]

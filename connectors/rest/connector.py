@@ -9,7 +9,6 @@ hub's retryable errors (the worker retries them a bounded number of times).
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-import httpx
 from pydantic import AnyHttpUrl
 
 from hub.connector import (
@@ -20,8 +19,8 @@ from hub.connector import (
     ConnectorRequest,
     Operation,
 )
-from hub.errors import BackendTimeout, BackendUnavailable
-from hub.http import ClientPool, HttpSettings, end_to_end
+from hub.errors import BackendUnavailable
+from hub.http import ClientPool, HttpSettings, backend_errors, end_to_end
 
 # Set by the hub on the way back (content-type travels as the reply's own property).
 _NOT_FORWARDED = frozenset({"content-type", "date", "server"})
@@ -65,19 +64,10 @@ class RestConnector(Connector):
         if request.body:
             headers["content-type"] = request.content_type
         url = self._base + "/" + request.path.lstrip("/") if request.path else self._base
-        try:
+        with backend_errors(self._instance, self._base):
             response, body = await self._pool.send(
                 request.method, url, params=request.query, headers=headers, content=request.body
             )
-        except httpx.TimeoutException as exc:
-            raise BackendTimeout(
-                f"{self._instance}: no answer from {self._base} in time", connector=self._instance
-            ) from exc
-        except httpx.TransportError as exc:
-            raise BackendUnavailable(
-                f"{self._instance}: cannot reach {self._base} ({type(exc).__name__})",
-                connector=self._instance,
-            ) from exc
         content_type = response.headers.get("content-type", "application/octet-stream")
         if response.status_code >= 500:
             raise BackendUnavailable(

@@ -7,7 +7,6 @@ X-Road; other 5xx answers, refused connections and timeouts become the hub's ret
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-import httpx
 from pydantic import AnyHttpUrl
 
 from hub.connector import (
@@ -18,8 +17,8 @@ from hub.connector import (
     ConnectorRequest,
     Operation,
 )
-from hub.errors import BackendTimeout, BackendUnavailable, InvalidInput
-from hub.http import ClientPool, HttpSettings
+from hub.errors import BackendUnavailable, InvalidInput
+from hub.http import ClientPool, HttpSettings, backend_errors
 
 _XML_TYPES = ("text/xml", "application/soap+xml", "application/xml")
 
@@ -60,17 +59,10 @@ class SoapConnector(Connector):
             "x-road-client": request.client,
             "x-road-id": request.message_id,
         }
-        try:
-            response = await self._pool.client().post(self._endpoint, content=request.body, headers=headers)
-        except httpx.TimeoutException as exc:
-            raise BackendTimeout(
-                f"{self._instance}: no answer from {self._endpoint} in time", connector=self._instance
-            ) from exc
-        except httpx.TransportError as exc:
-            raise BackendUnavailable(
-                f"{self._instance}: cannot reach {self._endpoint} ({type(exc).__name__})",
-                connector=self._instance,
-            ) from exc
+        with backend_errors(self._instance, self._endpoint):
+            response, body = await self._pool.send(
+                "POST", self._endpoint, headers=headers, content=request.body
+            )
         content_type = response.headers.get("content-type", "text/xml")
         is_fault = response.status_code == 500 and content_type.split(";")[0].strip().lower() in _XML_TYPES
         if response.status_code >= 500 and not is_fault:
@@ -79,7 +71,7 @@ class SoapConnector(Connector):
                 connector=self._instance,
                 detail={"backend_status": response.status_code},
             )
-        return ConnectorReply(status=response.status_code, body=response.content, content_type=content_type)
+        return ConnectorReply(status=response.status_code, body=body, content_type=content_type)
 
     async def close(self) -> None:
         await self._pool.aclose()

@@ -42,11 +42,6 @@ _SIGNED_HEADERS = ("client", "service", "id", "protocolVersion")
 _TIMESTAMP_WINDOW = timedelta(minutes=5)
 
 
-def member_of(client: str) -> str:
-    """The member part (instance/class/code) of an X-Road client or subsystem id string."""
-    return "/".join(client.split("/")[:3])
-
-
 @dataclass(frozen=True)
 class VerifiedRequest:
     """What a valid ``X-Road-Signature`` established about a REST request (or response)."""
@@ -97,11 +92,15 @@ def verify_request(
     method: str,
     path: str,
     client: str,
+    member_id: str,
     message_id: str,
     now: datetime | None = None,
     window: timedelta = _TIMESTAMP_WINDOW,
 ) -> VerifiedRequest:
     """Verify an ``X-Road-Signature`` against the body and the request it arrived with.
+
+    ``member_id`` is the member ``client`` belongs to, as the caller's identifier parser reads it
+    (signing/ does not split identifiers); the signer must be bound to it.
 
     Raises:
         SignatureInvalid: BINDING_MISMATCH (method, path, client or id differ), STALE_TIMESTAMP,
@@ -129,13 +128,13 @@ def verify_request(
             Reason.STALE_TIMESTAMP,
             f"signed at {signed_at.isoformat()}, outside {window} of {when.isoformat()}",
         )
-    member = member_of(client)
-    if verified.signer.member_id != member:
+    if verified.signer.member_id != member_id:
         raise SignatureInvalid(
-            Reason.WRONG_MEMBER, f"signer is bound to {verified.signer.member_id!r}, client is {member!r}"
+            Reason.WRONG_MEMBER,
+            f"signer is bound to {verified.signer.member_id!r}, client {client!r} is of {member_id!r}",
         )
     return VerifiedRequest(
-        member_id=member,
+        member_id=member_id,
         client=client,
         message_id=message_id,
         method=method.upper(),
@@ -237,11 +236,11 @@ def verify_soap(envelope: bytes | etree._Element, policy: SignaturePolicy) -> Ve
     client_el, service_el = headers["client"], headers["service"]
     assert client_el is not None and service_el is not None
     client = _identifier(client_el, ("xRoadInstance", "memberClass", "memberCode", "subsystemCode"))
+    member = _identifier(client_el, ("xRoadInstance", "memberClass", "memberCode"))
     service = _identifier(
         service_el,
         ("xRoadInstance", "memberClass", "memberCode", "subsystemCode", "serviceCode", "serviceVersion"),
     )
-    member = member_of(client)
     if verified.member_id != member:
         raise SignatureInvalid(
             Reason.WRONG_MEMBER, f"signer is bound to {verified.member_id!r}, client is {member!r}"

@@ -14,7 +14,7 @@ from cryptography import x509
 
 from hub.errors import ConfigError, IdentifierError
 from hub.gateway.auth import AuthError, Caller
-from hub.identifiers import parse_client
+from hub.identifiers import ClientId, parse_client
 from hub.settings import Settings
 from signing import SigningError
 from signing.gateway import (
@@ -90,9 +90,9 @@ class GatewaySignatures:
         return cls(trust, identity, window=window)
 
     def verify_rest(
-        self, signature: str, body: bytes, *, method: str, path: str, client: str, message_id: str
+        self, signature: str, body: bytes, *, method: str, path: str, client: ClientId, message_id: str
     ) -> VerifiedRequest:
-        """Verify a REST request's ``X-Road-Signature``.
+        """Verify a REST request's ``X-Road-Signature``; the signer must be bound to ``client``'s member.
 
         Raises:
             AuthError: signatures are not configured, or the signature is invalid (the reason is named).
@@ -109,7 +109,8 @@ class GatewaySignatures:
                 self.trust,
                 method=method,
                 path=path,
-                client=client,
+                client=str(client),
+                member_id=str(client.member),
                 message_id=message_id,
                 window=self.window,
             )
@@ -179,9 +180,7 @@ def authenticate_signed(
         raise AuthError(f"client {client} is not a registered member", kind="unauthenticated")
     if not message_id:
         raise AuthError("a signed request must carry the X-Road-Id its signature binds", kind="malformed")
-    signatures.verify_rest(
-        signature, body, method=method, path=path, client=str(client), message_id=message_id
-    )
+    signatures.verify_rest(signature, body, method=method, path=path, client=client, message_id=message_id)
     return Caller(client, "signature")
 
 

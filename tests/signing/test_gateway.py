@@ -39,13 +39,26 @@ def _signed_request(pki: Pki, *, now: datetime | None = None, signer: str = "mem
 
 
 def _verify(signature: str, trust: TrustStore, body: bytes = BODY, **overrides: str) -> object:
-    expected = {"method": "POST", "path": PATH, "client": CLIENT, "message_id": "msg-1"} | overrides
+    expected = {
+        "method": "POST",
+        "path": PATH,
+        "client": CLIENT,
+        "member_id": MEMBER,
+        "message_id": "msg-1",
+    } | overrides
     return verify_request(signature, body, trust, **expected)  # type: ignore[arg-type]
 
 
 def test_verify_request_returns_member_and_message_id(pki: Pki, trust: TrustStore) -> None:
     verified = verify_request(
-        _signed_request(pki), BODY, trust, method="POST", path=PATH, client=CLIENT, message_id="msg-1"
+        _signed_request(pki),
+        BODY,
+        trust,
+        method="POST",
+        path=PATH,
+        client=CLIENT,
+        member_id=MEMBER,
+        message_id="msg-1",
     )
     assert verified.member_id == MEMBER and verified.message_id == "msg-1" and verified.client == CLIENT
 

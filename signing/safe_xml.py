@@ -1,14 +1,17 @@
 """The one parser for untrusted XML: no DTD, no entities, no network, bounded size, depth and element count.
 
 The prolog is scanned for ``<!DOCTYPE`` before libxml2 sees a byte, so a DTD or entity attack is refused
-with :attr:`Reason.DTD_REFUSED` before any expansion, lookup or crypto can run.
+with :attr:`Reason.DTD_REFUSED` before any expansion, lookup or crypto can run. ``parse_xml`` takes the
+document as one bytes object, ``parse_xml_chunks`` as an iterable of pieces (a spooled request body), with
+the same checks in the same order.
 """
 
 import codecs
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from lxml import etree
 
@@ -16,17 +19,23 @@ from signing.errors import Reason, XmlMalformed, XmlRefused
 
 MIB = 1024 * 1024
 
-__all__ = ["DEFAULT_LIMITS", "XmlLimits", "parse_xml"]
+__all__ = ["DEFAULT_LIMITS", "XmlLimits", "parse_xml", "parse_xml_chunks"]
 
 
 @dataclass(frozen=True, slots=True)
 class XmlLimits:
-    """Bounds for one untrusted document; every bound is on by default."""
+    """Bounds for one untrusted document; every bound is on by default.
+
+    ``huge_text`` lets a text node exceed libxml2's 10,000,000-character cap (its ``huge_tree``); the
+    document stays bounded by ``max_bytes``, ``max_depth`` and ``max_elements``, and DTDs, entities and
+    the network stay refused. Turn it on only where ``max_bytes`` is what bounds memory (large attachments).
+    """
 
     max_bytes: int = 50 * MIB
     max_depth: int = 100
     max_elements: int = 1_000_000
     max_prolog_chars: int = 64 * 1024
+    huge_text: bool = False
 
     def __post_init__(self) -> None:
         for name in ("max_bytes", "max_depth", "max_elements", "max_prolog_chars"):
@@ -66,6 +75,11 @@ def _prolog_text(data: bytes, limits: XmlLimits) -> str:
     return data[: limits.max_prolog_chars].decode("latin-1")
 
 
+def _prolog_bytes(limits: XmlLimits) -> int:
+    # Bytes _refuse_dtd reads at most: the prolog's characters in the widest encoding (UTF-32).
+    return limits.max_prolog_chars * 4
+
+
 def _refuse_dtd(data: bytes, limits: XmlLimits) -> None:
     text = _prolog_text(data, limits)
     truncated = len(data) > limits.max_prolog_chars
@@ -93,11 +107,13 @@ def _refuse_dtd(data: bytes, limits: XmlLimits) -> None:
 _local = threading.local()
 
 
-def _parser() -> etree.XMLParser:
-    # lxml parsers are not thread-safe but are reusable: one per thread.
-    parser: etree.XMLParser | None = getattr(_local, "parser", None)
+def _parser(huge_text: bool) -> etree.XMLParser:
+    # lxml parsers are not thread-safe but are reusable: one per thread and setting.
+    name = "huge" if huge_text else "parser"
+    parser: etree.XMLParser | None = getattr(_local, name, None)
     if parser is None:
-        parser = _local.parser = _new_parser()
+        parser = _new_parser(huge_text)
+        setattr(_local, name, parser)
     return parser
 
 
@@ -109,13 +125,13 @@ def _too_deep(max_depth: int) -> etree.XPath:
 _COUNT = etree.XPath("count(//*)")
 
 
-def _new_parser() -> etree.XMLParser:
+def _new_parser(huge_text: bool) -> etree.XMLParser:
     return etree.XMLParser(
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
         dtd_validation=False,
-        huge_tree=False,
+        huge_tree=huge_text,
         remove_blank_text=False,
         collect_ids=False,
     )
@@ -135,14 +151,73 @@ def parse_xml(data: bytes, *, limits: XmlLimits = DEFAULT_LIMITS) -> etree._Elem
         raise XmlRefused(Reason.TOO_LARGE, f"{len(data)} bytes exceeds the limit of {limits.max_bytes}")
     _refuse_dtd(data, limits)
     try:
-        root = etree.fromstring(data, parser=_parser())
+        root = etree.fromstring(data, parser=_parser(limits.huge_text))
     except etree.XMLSyntaxError as exc:
-        message = str(exc)
-        if "Entity '" in message or "EntityRef" in message:
-            raise XmlRefused(Reason.ENTITY_REFUSED, message) from exc
-        if "Excessive depth" in message:
-            raise XmlRefused(Reason.TOO_DEEP, message) from exc
-        raise XmlMalformed(message) from exc
+        raise _syntax_error(str(exc)) from exc
+    return _checked(root, limits)
+
+
+def parse_xml_chunks(chunks: Iterable[bytes], *, limits: XmlLimits = DEFAULT_LIMITS) -> etree._Element:
+    """Parse untrusted XML arriving in pieces, never joining them; refuses what ``parse_xml`` refuses.
+
+    The prolog is checked for a DTD on the first bytes before any reach libxml2, and the document is
+    refused as soon as it passes ``limits.max_bytes``.
+
+    Raises:
+        XmlRefused: DTD or entity declarations, undefined entities, or a size, depth or count limit.
+        XmlMalformed: the bytes are not well-formed XML.
+    """
+    pieces = iter(chunks)
+    collected = bytearray()
+    size = 0
+    for chunk in pieces:
+        size += len(chunk)
+        _refuse_size(size, limits)
+        collected += chunk
+        if len(collected) >= _prolog_bytes(limits):
+            break
+    else:
+        return parse_xml(bytes(collected), limits=limits)  # all of it fits the head: libxml2's faster path
+    head = bytes(collected)
+    del collected
+    _refuse_dtd(head, limits)
+    parser = _new_parser(limits.huge_text)
+    etree.clear_error_log()  # the push parser's error names the cause only in this thread's log
+    try:
+        parser.feed(head)
+        del head
+        for chunk in pieces:
+            size += len(chunk)
+            _refuse_size(size, limits)
+            parser.feed(chunk)
+        root = parser.close()
+    except etree.XMLSyntaxError as exc:
+        raise _syntax_error(_first_fatal(exc)) from exc
+    return _checked(root, limits)
+
+
+def _refuse_size(size: int, limits: XmlLimits) -> None:
+    if size > limits.max_bytes:
+        raise XmlRefused(Reason.TOO_LARGE, f"more than {limits.max_bytes} bytes")
+
+
+def _first_fatal(exc: etree.XMLSyntaxError) -> str:
+    # The push parser reports "no element found" for a document it gave up on; the log says why.
+    for entry in cast(Iterable[Any], exc.error_log):
+        if entry.level_name == "FATAL":
+            return f"{entry.message}, line {entry.line}, column {entry.column}"
+    return str(exc)
+
+
+def _syntax_error(message: str) -> XmlRefused | XmlMalformed:
+    if "Entity '" in message or "EntityRef" in message:
+        return XmlRefused(Reason.ENTITY_REFUSED, message)
+    if "Excessive depth" in message:
+        return XmlRefused(Reason.TOO_DEEP, message)
+    return XmlMalformed(message)
+
+
+def _checked(root: etree._Element | None, limits: XmlLimits) -> etree._Element:
     if root is None:
         raise XmlMalformed("empty document")
     tree = root.getroottree()

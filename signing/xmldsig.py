@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
+from typing import Any
 
 import cryptography.exceptions
 from cryptography import x509
@@ -39,7 +40,7 @@ from signing._algorithms import (
     require_digest,
     require_signature_method,
 )
-from signing._dsig import SignedReference, Verifier
+from signing._dsig import SignedReference, Verifier, reparser
 from signing.errors import Reason, SignatureInvalid, SigningConfigError, SigningError, SigningFailed, XmlError
 from signing.safe_xml import DEFAULT_LIMITS, XmlLimits, parse_xml
 from signing.trust import TrustStore, ValidatedSigner
@@ -158,15 +159,27 @@ class SignaturePolicy:
 @dataclass(frozen=True)
 class VerifiedXml:
     """What a verified XML signature vouches for. Read only ``signed_elements``: they are the signed bytes
-    re-parsed after canonicalisation, detached from the document, so unsigned siblings cannot reach them."""
+    re-parsed after canonicalisation, detached from the document, so unsigned siblings cannot reach them.
+    For an enveloped signature over the whole of a document the verification owns, the element is the
+    document's root with the signature removed, wherever it holds exactly what the re-parse would
+    (docs/signing.md)."""
 
     signed_elements: tuple[etree._Element, ...]
-    signed_data: tuple[bytes, ...]
     signer: ValidatedSigner
     algorithm: str
     digest_algorithms: tuple[str, ...]
     reference_uris: tuple[str, ...]
     verified_at: datetime
+    _references: tuple[SignedReference, ...] = field(default=(), repr=False, compare=False)
+
+    @property
+    def signed_data(self) -> tuple[bytes, ...]:
+        """The canonical bytes each reference digests (a root verified in place is canonicalised again).
+
+        Raises:
+            SignatureInvalid: a root verified in place was changed since.
+        """
+        return tuple(reference.data for reference in self._references)
 
     @property
     def signer_certificate(self) -> x509.Certificate:
@@ -419,14 +432,33 @@ def _check_coverage(root: etree._Element, targets: Sequence[etree._Element], pol
                 )
 
 
-def verify_xml(data: bytes | etree._Element, policy: SignaturePolicy) -> VerifiedXml:
+def verify_xml(
+    data: bytes | etree._Element,
+    policy: SignaturePolicy,
+    *,
+    owned: bool = False,
+    source_bytes: int | None = None,
+) -> VerifiedXml:
     """Verify the one expected XML signature in ``data`` under ``policy`` and return what it covers.
+
+    Bytes are parsed into a tree of the verification's own. A tree passed in is left as it was unless
+    ``owned``: then the caller gives it up, and it may lose its enveloped signature and come back as the
+    signed element (without a copy of the document). ``source_bytes``, the size of that tree's document as
+    received, lets its long texts (attachments) be digested outside libxml2's canonical copy, as those of
+    bytes are.
 
     Raises:
         XmlError: the document is refused by the safe parser (DTD, entity, limits) or malformed.
         SignatureInvalid: any verification failure; ``reason`` says which.
     """
-    root = parse_xml(data, limits=policy.limits) if isinstance(data, bytes | bytearray) else data
+    if isinstance(data, bytes | bytearray):
+        return _verify(parse_xml(data, limits=policy.limits), policy, owned=True, source_bytes=len(data))
+    return _verify(data, policy, owned=owned, source_bytes=source_bytes)
+
+
+def _verify(
+    root: etree._Element, policy: SignaturePolicy, *, owned: bool, source_bytes: int | None
+) -> VerifiedXml:
     when = (policy.verification_time or policy.trust.now()).astimezone(UTC)
     signature = _locate_signature(root, policy)
     method, digests, targets = _check_structure(root, signature, policy)
@@ -440,12 +472,14 @@ def verify_xml(data: bytes | etree._Element, policy: SignaturePolicy) -> Verifie
         )
     # Decided now, reported after the signature checks: an owned tree loses its signature during them.
     uncovered = _coverage_failure(root, targets, policy)
-    verifier = Verifier(policy._config, excise_empty_xmlns=policy.excise_empty_xmlns)
+    verifier = Verifier(
+        policy._config, excise_empty_xmlns=policy.excise_empty_xmlns, source_bytes=source_bytes
+    )
     failure: SigningError | None = None
     for candidate in candidates:
         try:
             signer = policy.trust.validate(candidate, intermediates, at=when, skew=policy.clock_skew)
-            results = _run_signxml(verifier, root, signature, signer.certificate, owned=root is not data)
+            results = _run_signxml(verifier, root, signature, signer.certificate, owned=owned)
         except SignatureInvalid as exc:
             failure = failure if failure is not None and exc.reason is Reason.BAD_SIGNATURE else exc
             continue
@@ -462,7 +496,6 @@ def verify_xml(data: bytes | etree._Element, policy: SignaturePolicy) -> Verifie
         raise uncovered
     return VerifiedXml(
         signed_elements=tuple(r.element for r in results if r.element is not None),
-        signed_data=tuple(r.data for r in results),
         signer=signer,
         algorithm=method,
         digest_algorithms=tuple(digests),
@@ -472,10 +505,18 @@ def verify_xml(data: bytes | etree._Element, policy: SignaturePolicy) -> Verifie
             for ref in signed_info.iterchildren(_REFERENCE)
         ),
         verified_at=when,
+        _references=tuple(results),
     )
 
 
 SigningKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+
+class _Signer(XMLSigner):
+    @property
+    def parser(self) -> Any:
+        # signxml re-parses its own serialisation of the tree being signed, long text nodes included.
+        return reparser()
 
 
 def load_private_key(pem: bytes) -> SigningKey:
@@ -521,7 +562,7 @@ def sign_xml(
     if signature_method not in STRONG_SIGNATURE_METHODS or digest not in STRONG_DIGESTS:
         raise SigningFailed(f"refusing to sign with {signature_method} / {digest}")
     try:
-        signer = XMLSigner(signature_algorithm=signature_method, digest_algorithm=digest, c14n_algorithm=c14n)
+        signer = _Signer(signature_algorithm=signature_method, digest_algorithm=digest, c14n_algorithm=c14n)
         signed = signer.sign(
             root,
             key=key,

@@ -30,7 +30,7 @@ from lxml import etree
 
 from hub.edocs.errors import PackageInvalid, PackageMalformed, PackageTooLarge
 from signing.errors import Reason, SigningError, XmlMalformed, XmlRefused
-from signing.safe_xml import XmlLimits, parse_xml
+from signing.safe_xml import XmlLimits, parse_xml, parse_xml_chunks
 from signing.xmldsig import DS_NS, SigningKey, sign_xml
 
 NS = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
@@ -41,8 +41,6 @@ XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 NAMESPACES = {"e": NS, "ds": DS_NS}
 _DEFAULT_NS: Any = {None: NS}
 _DS_DEFAULT_NS: Any = {None: DS_NS}
-# libxml2 refuses longer text nodes without XML_PARSE_HUGE, which the safe parser never sets.
-MAX_TEXT_NODE = 10_000_000
 
 
 def q(name: str) -> str:
@@ -391,27 +389,24 @@ def sign_package(
 # ---- parsing and validation --------------------------------------------------------------------------
 
 
-def parse_edxml(data: bytes, *, max_bytes: int = 50 * 1024 * 1024) -> etree._Element:
-    """Parse untrusted bytes with the project's safe parser (no DTD, no entities, bounded).
+def parse_edxml(data: bytes | Iterable[bytes], *, max_bytes: int = 50 * 1024 * 1024) -> etree._Element:
+    """Parse untrusted bytes, or pieces of them (a spooled body), with the project's safe parser (no DTD,
+    no entities, bounded). An attachment may be one text node of any length under ``max_bytes``.
 
     Raises:
-        PackageTooLarge: over ``max_bytes``, or a text node over libxml2's 10 MB limit.
+        PackageTooLarge: over ``max_bytes``.
         PackageMalformed: not well-formed, or a DTD / entity / depth / element-count refusal.
     """
+    limits = XmlLimits(max_bytes=max_bytes, huge_text=True)
     try:
-        return parse_xml(data, limits=XmlLimits(max_bytes=max_bytes))
+        if isinstance(data, bytes | bytearray):
+            return parse_xml(bytes(data), limits=limits)
+        return parse_xml_chunks(data, limits=limits)
     except XmlRefused as exc:
         if exc.reason is Reason.TOO_LARGE:
             raise PackageTooLarge(f"the package is larger than {max_bytes} bytes", limit=max_bytes) from exc
         raise PackageMalformed(f"the XML is refused: {exc}", reason=exc.reason.value) from exc
     except XmlMalformed as exc:
-        if "Text node too long" in exc.detail or "huge text node" in exc.detail:
-            raise PackageTooLarge(
-                f"a text node (an attachment's ContentTransferEncoded) is longer than {MAX_TEXT_NODE} "
-                "characters, the XML parser's limit; send large files as several attachments",
-                limit=MAX_TEXT_NODE,
-                element="ContentTransferEncoded",
-            ) from exc
         raise PackageMalformed(f"the XML is not well-formed: {exc.detail}", reason=exc.reason.value) from exc
 
 
@@ -475,12 +470,12 @@ def envelope_element(root: etree._Element) -> etree._Element | None:
     """``edXMLEnvelope``: the root itself, or the root ``edXML``'s child."""
     if root.tag == q("edXMLEnvelope"):
         return root
-    return root.find(q("edXMLEnvelope"))
+    return _child(root, "edXMLEnvelope")
 
 
 def _header_element(root: etree._Element) -> etree._Element | None:
     envelope = envelope_element(root)
-    return None if envelope is None else envelope.find(q("edXMLHeader"))
+    return None if envelope is None else _child(envelope, "edXMLHeader")
 
 
 def sender_of(root: etree._Element) -> str:
@@ -495,7 +490,7 @@ def message_header(root: etree._Element) -> etree._Element:
         PackageInvalid: it is missing.
     """
     head = _header_element(root)
-    message = None if head is None else head.find(q("MessageHeader"))
+    message = None if head is None else _child(head, "MessageHeader")
     if message is None:
         raise PackageInvalid("edXMLEnvelope/edXMLHeader/MessageHeader is missing", element="MessageHeader")
     return message
@@ -503,67 +498,109 @@ def message_header(root: etree._Element) -> etree._Element:
 
 def kind_of(root: etree._Element) -> Literal["package", "status"]:
     """Whether a (schema-valid) message is a document package or a status message."""
-    return "status" if message_header(root).find(q("StatusCode")) is not None else "package"
+    return "status" if _child(message_header(root), "StatusCode") is not None else "package"
+
+
+def _child(node: etree._Element, name: str) -> etree._Element | None:
+    # node.find(q(name)) by lxml's tag-filtered child iterator, in C: find() evaluates an ElementPath
+    # on every call (several µs each).
+    return next(node.iterchildren(q(name)), None)
 
 
 @functools.lru_cache(maxsize=256)
-def _clark(path: str) -> str:
-    # Clark-notation paths are compiled once by lxml; prefixed ones with a namespace map are not.
-    return "/".join(q(step[2:]) if step.startswith("e:") else step for step in path.split("/"))
+def _steps(path: str) -> tuple[str, ...]:
+    return tuple(q(step[2:]) if step.startswith("e:") else step for step in path.split("/"))
+
+
+def _first(node: etree._Element, steps: Sequence[str]) -> etree._Element | None:
+    # As node.find("a/b"): the first match in document order.
+    for child in node.iterchildren(steps[0]):
+        found = child if len(steps) == 1 else _first(child, steps[1:])
+        if found is not None:
+            return found
+    return None
 
 
 def _text(node: etree._Element | None, path: str) -> str:
-    if node is None:
+    found = None if node is None else _first(node, _steps(path))
+    text = None if found is None else found.text
+    return text.strip() if text else ""
+
+
+class _Children:
+    """An element's children by tag, gathered in one pass. lxml's ``find``/``findtext`` evaluate an
+    ElementPath on every call (several µs each), and reading a package header takes some fifty."""
+
+    __slots__ = ("_by_tag",)
+
+    def __init__(self, node: etree._Element | None) -> None:
+        by_tag: dict[object, list[etree._Element]] = {}
+        if node is not None:
+            for child in node:
+                by_tag.setdefault(child.tag, []).append(child)
+        self._by_tag = by_tag
+
+    def all(self, name: str) -> list[etree._Element]:
+        return self._by_tag.get(q(name), [])
+
+    def first(self, name: str) -> etree._Element | None:
+        found = self._by_tag.get(q(name))
+        return found[0] if found else None
+
+    def text(self, name: str, inner: str | None = None) -> str:
+        # As _text(node, "e:name[/e:inner]"): the first match in document order, stripped.
+        tag = q(inner) if inner is not None else None
+        for node in self._by_tag.get(q(name), ()):
+            found = node if tag is None else next(node.iterchildren(tag), None)
+            if found is not None:
+                text = found.text
+                return text.strip() if text else ""
         return ""
-    found = node.findtext(_clark(path))
-    return found.strip() if found else ""
 
-
-def _int(node: etree._Element | None, path: str) -> int | None:
-    text = _text(node, path)
-    try:
-        return int(text) if text else None
-    except ValueError:
-        return None
+    def int(self, name: str, inner: str | None = None) -> int | None:
+        text = self.text(name, inner)
+        try:
+            return int(text) if text else None
+        except ValueError:
+            return None
 
 
 def _read_organization(node: etree._Element) -> Organization:
+    fields = _Children(node)
     return Organization(
-        organ_id=_text(node, "e:OrganId"),
-        organization_in_charge=_text(node, "e:OrganizationInCharge"),
-        organ_name=_text(node, "e:OrganName"),
-        organ_add=_text(node, "e:OrganAdd"),
-        email=_text(node, "e:Email"),
-        telephone=_text(node, "e:Telephone"),
-        fax=_text(node, "e:Fax"),
-        website=_text(node, "e:Website"),
+        organ_id=fields.text("OrganId"),
+        organization_in_charge=fields.text("OrganizationInCharge"),
+        organ_name=fields.text("OrganName"),
+        organ_add=fields.text("OrganAdd"),
+        email=fields.text("Email"),
+        telephone=fields.text("Telephone"),
+        fax=fields.text("Fax"),
+        website=fields.text("Website"),
     )
 
 
 def _read_response_for(node: etree._Element) -> ResponseFor:
+    fields = _Children(node)
     return ResponseFor(
-        organ_id=_text(node, "e:OrganId"),
-        document_id=_text(node, "e:DocumentId"),
-        code=_text(node, "e:Code"),
-        promulgation_date=_text(node, "e:PromulgationDate"),
+        organ_id=fields.text("OrganId"),
+        document_id=fields.text("DocumentId"),
+        code=fields.text("Code"),
+        promulgation_date=fields.text("PromulgationDate"),
     )
 
 
-def _read_business(trace_list: etree._Element | None) -> Business:
-    if trace_list is None:
-        return Business()
-    nodes = trace_list.findall("e:Bussiness", NAMESPACES) + trace_list.findall("e:Business", NAMESPACES)
+def _read_business(trace_list: _Children) -> Business:
+    nodes = trace_list.all("Bussiness") + trace_list.all("Business")
     if len(nodes) > 1:
         raise PackageInvalid("TraceHeaderList has more than one Bussiness element", element="Bussiness")
     if not nodes:
         return Business()
-    node = nodes[0]
-    kind = _int(node, "e:BussinessDocType") or 0
+    fields = _Children(nodes[0])
     return Business(
-        doc_type=BusinessDocType(kind),
-        document_id=_text(node, "e:DocumentId"),
-        reason=_text(node, "e:BussinessDocReason"),
-        paper=_int(node, "e:Paper"),
+        doc_type=BusinessDocType(fields.int("BussinessDocType") or 0),
+        document_id=fields.text("DocumentId"),
+        reason=fields.text("BussinessDocReason"),
+        paper=fields.int("Paper"),
     )
 
 
@@ -574,9 +611,10 @@ def read_package(root: etree._Element) -> PackageHeader:
         PackageInvalid: it is a status message, or a rule the schema cannot express is broken.
     """
     message = message_header(root)
-    if message.find(q("StatusCode")) is not None:
+    fields = _Children(message)
+    if fields.first("StatusCode") is not None:
         raise PackageInvalid("this is a status message, not a document package", element="StatusCode")
-    recipients = tuple(_read_organization(n) for n in message.findall(q("To")))
+    recipients = tuple(_read_organization(n) for n in fields.all("To"))
     seen: set[str] = set()
     for recipient in recipients:
         if recipient.organ_id in seen:
@@ -585,48 +623,53 @@ def read_package(root: etree._Element) -> PackageHeader:
             )
         seen.add(recipient.organ_id)
     head = message.getparent()
-    trace_list = head.find(q("TraceHeaderList")) if head is not None else None
+    trace_list = _Children(_Children(head).first("TraceHeaderList") if head is not None else None)
     traces = tuple(
-        TraceEntry(_text(n, "e:OrganId"), _text(n, "e:Timestamp"))
-        for n in (trace_list.findall(q("TraceHeader")) if trace_list is not None else ())
+        TraceEntry(entry.text("OrganId"), entry.text("Timestamp"))
+        for entry in map(_Children, trace_list.all("TraceHeader"))
     )
     envelope = envelope_element(root)
     manifest = tuple(
         ManifestReference(
-            content_id=_text(n, "e:ContentId"),
-            content_type=_text(n, "e:ContentType"),
-            description=_text(n, "e:Description"),
-            attachment_name=_text(n, "e:AttachmentName"),
+            content_id=reference.text("ContentId"),
+            content_type=reference.text("ContentType"),
+            description=reference.text("Description"),
+            attachment_name=reference.text("AttachmentName"),
         )
-        for n in (
+        for reference in map(
+            _Children,
             envelope.iterfind("e:edXMLBody/e:edXMLManifest/e:Reference", NAMESPACES)
             if envelope is not None
-            else ()
+            else (),
         )
     )
-    from_node = message.find(q("From"))
+    from_node = fields.first("From")
     assert from_node is not None
     return PackageHeader(
         sender=_read_organization(from_node),
         recipients=recipients,
-        document_id=_text(message, "e:DocumentId"),
-        subject=_text(message, "e:Subject"),
-        code_number=_text(message, "e:Code/e:CodeNumber"),
-        code_notation=_text(message, "e:Code/e:CodeNotation"),
-        place=_text(message, "e:PromulgationInfo/e:Place"),
-        promulgation_date=_text(message, "e:PromulgationInfo/e:PromulgationDate"),
-        doc_type=_int(message, "e:DocumentType/e:Type"),
-        type_detail=_int(message, "e:DocumentType/e:TypeDetail"),
-        type_name=_text(message, "e:DocumentType/e:TypeName"),
-        content=_text(message, "e:Content"),
-        signer_competence=_text(message, "e:SignerInfo/e:Competence"),
-        signer_position=_text(message, "e:SignerInfo/e:Position"),
-        signer_full_name=_text(message, "e:SignerInfo/e:FullName"),
-        due_date=_text(message, "e:DueDate"),
-        priority=_int(message, "e:OtherInfo/e:Priority"),
-        response_for=tuple(_read_response_for(n) for n in message.findall(q("ResponseFor"))),
-        steering_type=_int(message, "e:SteeringType"),
-        to_places=tuple((n.text or "").strip() for n in message.iterfind("e:ToPlaces/e:Place", NAMESPACES)),
+        document_id=fields.text("DocumentId"),
+        subject=fields.text("Subject"),
+        code_number=fields.text("Code", "CodeNumber"),
+        code_notation=fields.text("Code", "CodeNotation"),
+        place=fields.text("PromulgationInfo", "Place"),
+        promulgation_date=fields.text("PromulgationInfo", "PromulgationDate"),
+        doc_type=fields.int("DocumentType", "Type"),
+        type_detail=fields.int("DocumentType", "TypeDetail"),
+        type_name=fields.text("DocumentType", "TypeName"),
+        content=fields.text("Content"),
+        signer_competence=fields.text("SignerInfo", "Competence"),
+        signer_position=fields.text("SignerInfo", "Position"),
+        signer_full_name=fields.text("SignerInfo", "FullName"),
+        due_date=fields.text("DueDate"),
+        priority=fields.int("OtherInfo", "Priority"),
+        response_for=tuple(_read_response_for(n) for n in fields.all("ResponseFor")),
+        steering_type=fields.int("SteeringType"),
+        to_places=tuple(
+            (place.text or "").strip()
+            for places in fields.all("ToPlaces")
+            for place in places.iterchildren(q("Place"))
+        ),
         business=_read_business(trace_list),
         traces=traces,
         manifest=manifest,
@@ -640,12 +683,12 @@ def read_status(root: etree._Element) -> StatusMessage:
         PackageInvalid: it is a document package.
     """
     message = message_header(root)
-    if message.find(q("StatusCode")) is None:
+    if _child(message, "StatusCode") is None:
         raise PackageInvalid("this is a document package, not a status message", element="StatusCode")
-    from_node = message.find(q("From"))
-    response = message.find(q("ResponseFor"))
+    from_node = _child(message, "From")
+    response = _child(message, "ResponseFor")
     assert from_node is not None and response is not None
-    staff_node = message.find(q("StaffInfo"))
+    staff_node = _child(message, "StaffInfo")
     staff = (
         StaffInfo(
             department=_text(staff_node, "e:Department"),
@@ -677,13 +720,13 @@ def append_trace(root: etree._Element, organ_id: str, timestamp: str) -> etree._
     head = _header_element(root)
     if head is None:
         raise PackageInvalid("edXMLHeader is missing", element="edXMLHeader")
-    trace_list = head.find(q("TraceHeaderList"))
+    trace_list = _child(head, "TraceHeaderList")
     if trace_list is None:
         trace_list = etree.Element(q("TraceHeaderList"))
-        message = head.find(q("MessageHeader"))
+        message = _child(head, "MessageHeader")
         position = head.index(message) + 1 if message is not None else 0
         head.insert(position, trace_list)
-    existing = trace_list.findall(q("TraceHeader"))
+    existing = list(trace_list.iterchildren(q("TraceHeader")))
     trace = _sub(trace_list, "TraceHeader")  # created in place so it takes the in-scope namespace prefix
     _sub(trace, "OrganId", organ_id)
     _sub(trace, "Timestamp", timestamp)
@@ -696,10 +739,10 @@ def strip_hub_trace(root: etree._Element, organ_id: str) -> bool:
     """Remove the last TraceHeader whose OrganId is ``organ_id`` (the hub's), restoring what the sender
     signed; True when one was removed. Recipients verify the sender's signature after this."""
     head = _header_element(root)
-    trace_list = None if head is None else head.find(q("TraceHeaderList"))
+    trace_list = None if head is None else _child(head, "TraceHeaderList")
     if trace_list is None:
         return False
-    for trace in reversed(trace_list.findall(q("TraceHeader"))):
+    for trace in reversed(list(trace_list.iterchildren(q("TraceHeader")))):
         if _text(trace, "e:OrganId") == organ_id:
             previous = trace.getprevious()
             if previous is not None:

@@ -21,12 +21,12 @@ import secrets
 import tempfile
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any, ClassVar, cast
+from typing import IO, Any, ClassVar, Protocol, cast
 
 from lxml import etree
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from hub.edocs.edxml import NAMESPACES, XML_DECLARATION, append_trace, q
+from hub.edocs.edxml import NAMESPACES, XML_DECLARATION, append_trace, envelope_element, q
 from hub.edocs.errors import PackageInvalid, PackageMalformed, PackageTooLarge
 
 READ_CHUNK = 64 * 1024
@@ -37,6 +37,10 @@ MAX_FIELD = 64 * 1024
 MULTIPART_OVERHEAD = 256 * 1024
 _TOKENS = re.compile(r"[^ \t\r\n]+|[ \t\r\n]+")
 _WHITESPACE = " \t\r\n"
+
+
+class _Digest(Protocol):
+    def update(self, data: bytes, /) -> None: ...
 
 
 class Spool:
@@ -54,9 +58,12 @@ class Spool:
         self._file.seek(0)
         return self._file.read()
 
-    def chunks(self, size: int = READ_CHUNK) -> Iterator[bytes]:
+    def chunks(self, size: int = READ_CHUNK, *, digest: _Digest | None = None) -> Iterator[bytes]:
+        """The bytes from the start, ``size`` at a time; ``digest`` (a hashlib object) is fed each piece."""
         self._file.seek(0)
         while chunk := self._file.read(size):
+            if digest is not None:
+                digest.update(chunk)
             yield chunk
 
     def close(self) -> None:
@@ -193,20 +200,58 @@ def split_multipart(
 
 
 def make_skeleton(root: etree._Element, hub_organ_id: str, timestamp: str) -> tuple[bytes, tuple[str, ...]]:
-    """Serialize the (verified) package with each attachment's text replaced by a unique marker and the
-    hub's TraceHeader appended; returns the skeleton and its markers, in attachment order."""
+    """Serialize the package with each attachment's text replaced by a unique marker and the hub's
+    TraceHeader appended; returns the skeleton and its markers, in attachment order. The tree is left as
+    it was (its signature can still be verified)."""
     nonce = secrets.token_hex(12)
-    markers = []
-    for index, node in enumerate(
-        root.iterfind("e:AttachmentEncoded/e:Attachment/e:ContentTransferEncoded", NAMESPACES)
-    ):
-        for child in list(node):
-            node.remove(child)
-        marker = f"@@edoc-attachment-{nonce}-{index}@@"
-        node.text = marker
-        markers.append(marker)
-    append_trace(root, hub_organ_id, timestamp)
-    return XML_DECLARATION + etree.tostring(root, encoding="UTF-8"), tuple(markers)
+    markers: list[str] = []
+    taken: list[tuple[etree._Element, str | bytes | None, list[etree._Element]]] = []
+    envelope = envelope_element(root)
+    head = None if envelope is None else envelope.find(q("edXMLHeader"))
+    had_trace_list = head is not None and head.find(q("TraceHeaderList")) is not None
+    trace: etree._Element | None = None
+    try:
+        for index, node in enumerate(
+            root.iterfind("e:AttachmentEncoded/e:Attachment/e:ContentTransferEncoded", NAMESPACES)
+        ):
+            marker = f"@@edoc-attachment-{nonce}-{index}@@"
+            children = list(node)
+            for child in children:
+                node.remove(child)
+            taken.append((node, _take_text(node, marker), children))
+            markers.append(marker)
+        trace = append_trace(root, hub_organ_id, timestamp)
+        return XML_DECLARATION + etree.tostring(root, encoding="UTF-8"), tuple(markers)
+    finally:
+        if trace is not None:
+            _remove_trace(trace, had_trace_list)
+        for node, text, children in reversed(taken):
+            node.text = text  # type: ignore[assignment]  # ASCII bytes: copied into the tree once
+            node.extend(children)
+
+
+def _take_text(node: etree._Element, marker: str) -> str | bytes | None:
+    # Swaps the text for the marker; an attachment's (ASCII) text is kept as bytes, the cheapest to put back.
+    text = node.text
+    node.text = marker
+    return text.encode("ascii") if text is not None and text.isascii() else text
+
+
+def _remove_trace(trace: etree._Element, had_trace_list: bool) -> None:
+    # Undoes append_trace: the TraceHeader (and the TraceHeaderList it created) go, their tails stay.
+    trace_list = trace.getparent()
+    assert trace_list is not None
+    if not had_trace_list:
+        trace_list.getparent().remove(trace_list)  # type: ignore[union-attr]
+        return
+    previous = trace.getprevious()
+    if trace.tail is not None:
+        if previous is not None:
+            previous.tail = (previous.tail or "") + trace.tail
+        else:
+            trace_list.text = (trace_list.text or "") + trace.tail
+        trace.tail = None
+    trace_list.remove(trace)
 
 
 # ---- decoding attachments --------------------------------------------------------------------------
@@ -386,9 +431,10 @@ class AttachmentExtractor:
 
 
 def attachment_parser(extractor: AttachmentExtractor) -> etree.XMLParser:
-    """A feed parser hardened like the safe parser (the bytes passed it already)."""
+    """A feed parser hardened like the safe parser, whose checks the bytes passed already; like the edocs
+    parse it takes an attachment as one text node of any length the package limit allows."""
     return etree.XMLParser(
-        target=cast(Any, extractor), resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
+        target=cast(Any, extractor), resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True
     )
 
 

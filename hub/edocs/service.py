@@ -83,9 +83,10 @@ class EdocCaller:
 
 @dataclass(frozen=True, slots=True)
 class Submission:
-    """The answer to a submission; a replay repeats the first answer exactly."""
+    """The answer to a submission, and its JSON as sent; a replay repeats the first answer exactly."""
 
     body: dict[str, Any]
+    content: bytes
     replayed: bool = False
 
 
@@ -124,6 +125,11 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
+def _answer(body: dict[str, Any]) -> str:
+    # Compact JSON, as the API sends it: rendered once, stored for replays, and sent as it is.
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
 class EdocsService:
     """Accepts, stores, serves and tracks documents and statuses."""
 
@@ -156,8 +162,10 @@ class EdocsService:
 
     # ---- submission ------------------------------------------------------------------------------
 
-    def _check_package(self, caller: EdocCaller, data: bytes, received_at: datetime) -> _Checked:
-        root = parse_edxml(data, max_bytes=self.settings.max_package_bytes)
+    def _check_package(self, caller: EdocCaller, spool: Spool, received_at: datetime) -> _Checked:
+        # Parsed from the spool piece by piece, and hashed on the way: the body is never held whole.
+        digest = hashlib.sha256()
+        root = parse_edxml(spool.chunks(digest=digest), max_bytes=self.settings.max_package_bytes)
         self._schema.validate(root)
         if kind_of(root) != "package":
             raise PackageInvalid(
@@ -168,21 +176,29 @@ class EdocsService:
             raise CallerRefused(
                 f"client {caller.client} acts for {caller.organ}, not for From/OrganId {organ}", kind="denied"
             )
-        verified = self._verifier.verify(root, caller.member, organ, required=caller.member.require_signature)
+        # The skeleton is taken first: verification then owns the tree (no copy) and may detach its signature.
+        skeleton, markers = make_skeleton(root, self.settings.hub_organ_id, format_timestamp(received_at))
+        verified = self._verifier.verify(
+            root,
+            caller.member,
+            organ,
+            required=caller.member.require_signature,
+            owned=True,
+            source_bytes=spool.size,
+        )
         header = read_package(verified.root)
         if header.sender.organ_id != organ:
             raise PackageInvalid(
                 "the signed From/OrganId differs from the document's", element="From/OrganId"
             )
-        skeleton, markers = make_skeleton(root, self.settings.hub_organ_id, format_timestamp(received_at))
         return _Checked(
             header=header,
             signer=verified.signer,
             algorithm=verified.algorithm,
             skeleton=skeleton,
             markers=markers,
-            sha256=hashlib.sha256(data).hexdigest(),
-            size=len(data),
+            sha256=digest.hexdigest(),
+            size=spool.size,
         )
 
     async def submit(self, caller: EdocCaller, spool: Spool) -> Submission:
@@ -193,11 +209,7 @@ class EdocsService:
             StoreError: it could not be stored.
         """
         received_at = self._clock()
-        data = spool.read_all()
-        try:
-            checked = await self._cpu(len(data), self._check_package, caller, data, received_at)
-        finally:
-            del data
+        checked = await self._cpu(spool.size, self._check_package, caller, spool, received_at)
         header = checked.header
         sender = header.sender.organ_id
         kind = header.business.doc_type
@@ -241,6 +253,7 @@ class EdocsService:
             "algorithm": checked.algorithm,
             "received_at": received_at.isoformat(),
         }
+        answer = _answer(response)
         document = {
             "id": hub_id,
             "sender": sender,
@@ -258,7 +271,7 @@ class EdocsService:
             "sha256": checked.sha256,
             "skeleton": checked.skeleton,
             "markers": json.dumps(checked.markers),
-            "response": json.dumps(response, ensure_ascii=False),
+            "response": answer,
             "received_at": received_at,
         }
         recipients = [
@@ -291,11 +304,12 @@ class EdocsService:
             return self._replay(earlier)
         self._metrics.submissions.labels("edoc", "accepted").inc()
         await self._publisher.publish(stored)
-        return Submission(response)
+        return Submission(response, answer.encode())
 
     def _replay(self, response: str) -> Submission:
         self._metrics.submissions.labels("edoc", "duplicate").inc()
-        return Submission(json.loads(response), replayed=True)
+        body = json.loads(response)
+        return Submission(body, _answer(body).encode(), replayed=True)
 
     def _attachment_writer(self, hub_id: str, spool: Spool) -> Callable[[AsyncConnection], Any]:
         async def write(connection: AsyncConnection) -> None:

@@ -3,7 +3,8 @@
 The policy of the sending member decides whether a signature is required and whether RSA-SHA1 is
 accepted; the signer's certificate must chain to a configured anchor and be bound (its member id, from
 the certificate) to the package's ``From/OrganId``. What comes back is what was verified: the message
-re-read from the signed bytes, never from the unsigned document around them.
+re-read from the signed bytes (or, for a tree given up to the verification, that tree without its
+signature where it cannot differ from them), never from the unsigned document around them.
 """
 
 from dataclasses import dataclass
@@ -71,7 +72,7 @@ class MessageVerifier:
 
     def __init__(self, trust: TrustStore | None, *, max_bytes: int) -> None:
         self._trust = trust
-        self._limits = XmlLimits(max_bytes=max_bytes)
+        self._limits = XmlLimits(max_bytes=max_bytes, huge_text=True)
         self._policies: dict[tuple[bool, bool, bool, bool], SignaturePolicy] = {}
 
     def _policy(self, root: etree._Element, member: EdocMember) -> SignaturePolicy:
@@ -102,9 +103,20 @@ class MessageVerifier:
         return policy
 
     def verify(
-        self, root: etree._Element, member: EdocMember, organ_id: str, *, required: bool
+        self,
+        root: etree._Element,
+        member: EdocMember,
+        organ_id: str,
+        *,
+        required: bool,
+        owned: bool = False,
+        source_bytes: int | None = None,
     ) -> VerifiedMessage:
         """Verify ``root``'s signature for a message sent as ``organ_id`` by ``member``.
+
+        ``owned``: the caller gives the tree up, and it is verified without a copy: it may lose its
+        signature, and ``VerifiedMessage.root`` may be ``root`` itself. ``source_bytes``: its size as
+        received, if known.
 
         Raises:
             SignatureRefused: no signature where one is required, or any verification failure (the
@@ -122,7 +134,7 @@ class MessageVerifier:
                 reason="untrusted signer",
             )
         try:
-            verified = verify_xml(root, self._policy(root, member))
+            verified = verify_xml(root, self._policy(root, member), owned=owned, source_bytes=source_bytes)
         except SignatureInvalid as exc:
             raise SignatureRefused(f"signature refused: {exc}", reason=exc.reason.value) from exc
         except XmlError as exc:

@@ -18,7 +18,6 @@ and SQLite in one process when RabbitMQ or PostgreSQL is absent. The LAST line i
 import argparse
 import asyncio
 import contextlib
-import itertools
 import json
 import os
 import signal
@@ -240,31 +239,39 @@ async def delivery_times(store_url: str) -> list[tuple[str, datetime | None]]:
 async def submit_all(
     url: str, packages: list[tuple[bytes, bool]], concurrency: int
 ) -> tuple[float, dict[str, float], list[str]]:
-    import httpx
+    """POST every package, ``concurrency`` at a time, on one keep-alive connection each.
 
-    clients = [httpx.AsyncClient(base_url=url, timeout=120) for _ in range(max(1, concurrency // 4))]
+    On aiohttp's client (C HTTP parser): about a tenth of the CPU per request of httpx's default
+    transport, which cost about 2.5 ms per 20 KB package here, CPU the hub would otherwise lose to
+    the load generator on the same cores.
+    """
+    import aiohttp
+
     headers = {"X-Road-Client": CLIENT, "X-Api-Key": f"{KEY}-{SENDER}", "Content-Type": "application/xml"}
-    queue = iter(enumerate(packages))
+    queue = iter(packages)
     submitted: dict[str, float] = {}
     failures: list[str] = []
-    pick = itertools.cycle(clients)
+    session = aiohttp.ClientSession(
+        url,
+        connector=aiohttp.TCPConnector(limit=concurrency),
+        timeout=aiohttp.ClientTimeout(total=120),
+    )
 
     async def worker() -> None:
-        client = next(pick)
-        for _, (data, _) in queue:
+        for data, _ in queue:
             at = time.time()
-            response = await client.post("/v1/edocs", content=data, headers=headers)
-            if response.status_code == 201:
-                submitted[response.json()["id"]] = at
+            async with session.post("/v1/edocs", data=data, headers=headers) as response:
+                body = await response.read()
+            if response.status == 201:
+                submitted[json.loads(body)["id"]] = at
             else:
-                failures.append(f"{response.status_code} {response.text[:200]}")
+                failures.append(f"{response.status} {body[:200].decode(errors='replace')}")
 
     started = time.perf_counter()
     try:
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     finally:
-        for client in clients:
-            await client.aclose()
+        await session.close()
     return time.perf_counter() - started, submitted, failures
 
 

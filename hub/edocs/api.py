@@ -296,9 +296,13 @@ def edocs_router(hub: "Hub", service: EdocsService) -> APIRouter:
             headers = {"Location": f"/v1/edocs/{submission.body['id']}"}
             if submission.replayed:
                 headers["Idempotent-Replayed"] = "true"
-            return _json(submission.body, 201, headers)
+            return Response(submission.content, 201, headers, media_type="application/json")
 
         return await endpoint.run(request, "submit", work)
+
+    # The submission is the hot path: the gateway serves this plain route ahead of its FastAPI
+    # sub-application (hub/gateway/app.py); the API route above describes it in the OpenAPI document.
+    router.add_route(router.prefix, submit, methods=["POST"], include_in_schema=False)
 
     @router.get("/inbox")
     async def inbox(request: Request) -> Response:

@@ -1,5 +1,10 @@
 """Every query of the document exchange, on SQLite and PostgreSQL alike.
 
+Documents arriving together share one transaction. On PostgreSQL the hot statements take their rows
+and ids as array parameters, so their SQL is the same whatever the number (prepared once per
+connection, no IN list rendered per call): a batch of documents with their recipients and deliveries
+is one statement, a set of delivery ids one ``= ANY(...)``.
+
 Delivery state changes are single conditional UPDATEs, so a redelivered broker message, a second
 worker or a replayed request finds the row already moved and does nothing twice.
 
@@ -9,6 +14,7 @@ available/delivered -> acked; any -> dead (DLQ), dead -> queued (``lgsp edocs re
 
 import asyncio
 import contextlib
+import functools
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -16,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -71,6 +78,33 @@ ChunkWriter = Callable[[AsyncConnection], Awaitable[None]]
 _BATCH = 64
 
 
+def _unnest(table: sa.Table, columns: Sequence[str]) -> str:
+    # Rows passed as one array parameter per column, named <table>__<column>.
+    types = {c.name: c.type.compile(dialect=postgresql.dialect()) for c in table.c}
+    arrays = ", ".join(f"CAST(:{table.name}__{c} AS {types[c]}[])" for c in columns)
+    names = ", ".join(columns)
+    return f"({names}) SELECT * FROM unnest({arrays}) AS batch ({names})"
+
+
+@functools.lru_cache(maxsize=8)
+def _postgres_batch_insert(
+    documents: tuple[str, ...], recipients: tuple[str, ...], deliveries: tuple[str, ...]
+) -> sa.TextClause:
+    # Documents with their recipients and deliveries (those columns of each) in one statement. A document
+    # whose key is taken is skipped with its recipients and deliveries; one row comes back per delivery
+    # inserted, or one with a NULL delivery for a document without any.
+    return sa.text(
+        f"WITH fresh AS (INSERT INTO {t.documents.name} {_unnest(t.documents, documents)}"
+        " ON CONFLICT ON CONSTRAINT uq_edoc_documents_key DO NOTHING RETURNING id),"
+        f" recipients AS (INSERT INTO {t.recipients.name} {_unnest(t.recipients, recipients)}"
+        " WHERE batch.document IN (SELECT id FROM fresh)),"
+        f" deliveries AS (INSERT INTO {t.deliveries.name} {_unnest(t.deliveries, deliveries)}"
+        " WHERE batch.document IN (SELECT id FROM fresh) RETURNING id, key, document)"
+        " SELECT fresh.id AS document, deliveries.id, deliveries.key"
+        " FROM fresh LEFT JOIN deliveries ON deliveries.document = fresh.id"
+    )
+
+
 @dataclass
 class _Pending:
     """A document waiting for the next group commit."""
@@ -107,6 +141,7 @@ class EdocsRepository:
         self._limit = asyncio.Semaphore(size)
         self._pending: list[_Pending] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._postgres = engine.dialect.name == "postgresql"
 
     @contextlib.asynccontextmanager
     async def _connect(self) -> AsyncIterator[AsyncConnection]:
@@ -215,6 +250,7 @@ class EdocsRepository:
                 if attachments is not None:
                     await attachments(connection)
                 ids = await self._insert_rest(connection, [item])
+                await self._mark_referred(connection, [item])
         except IntegrityError as exc:
             raise DuplicateKey(str(exc)) from exc
         except SQLAlchemyError as exc:
@@ -224,6 +260,14 @@ class EdocsRepository:
     @staticmethod
     async def _insert_rest(connection: AsyncConnection, items: Sequence["_Pending"]) -> dict[str, int]:
         await connection.execute(t.recipients.insert(), [r for i in items for r in i.recipients])
+        rows = await connection.execute(
+            t.deliveries.insert().returning(t.deliveries.c.id, t.deliveries.c.key),
+            [d for i in items for d in i.deliveries],
+        )
+        return {r.key: r.id for r in rows}
+
+    @staticmethod
+    async def _mark_referred(connection: AsyncConnection, items: Sequence["_Pending"]) -> None:
         for item in items:
             if item.refers is not None:
                 await connection.execute(
@@ -231,11 +275,6 @@ class EdocsRepository:
                     .where(t.documents.c.id == item.refers[0])
                     .values(state=item.refers[1])
                 )
-        rows = await connection.execute(
-            t.deliveries.insert().returning(t.deliveries.c.id, t.deliveries.c.key),
-            [d for i in items for d in i.deliveries],
-        )
-        return {r.key: r.id for r in rows}
 
     async def _flush_documents(self) -> None:
         try:
@@ -248,33 +287,15 @@ class EdocsRepository:
 
     async def _store_batch(self, batch: list["_Pending"]) -> None:
         firsts: dict[tuple[str, str, int], _Pending] = {}
-        repeats: list[tuple[_Pending, _Pending]] = []
+        repeats: list[_Pending] = []
         for item in batch:
-            first = firsts.setdefault(item.key, item)
-            if first is not item:
-                repeats.append((item, first))
-        keys = list(firsts)
+            if firsts.setdefault(item.key, item) is not item:
+                repeats.append(item)
+        insert = self._insert_batch_postgres if self._postgres else self._insert_batch
         try:
             async with self._begin() as connection:
-                found = await connection.execute(
-                    sa.select(
-                        t.documents.c.sender,
-                        t.documents.c.document_id,
-                        t.documents.c.business_type,
-                        t.documents.c.response,
-                    ).where(
-                        sa.tuple_(
-                            t.documents.c.sender, t.documents.c.document_id, t.documents.c.business_type
-                        ).in_(keys)
-                    )
-                )
-                for row in found:
-                    earlier = firsts.pop((row.sender, row.document_id, row.business_type))
-                    earlier.settle(DuplicateKey("document exists", response=row.response))
-                fresh = list(firsts.values())
-                if fresh:
-                    await connection.execute(t.documents.insert(), [i.document for i in fresh])
-                    ids = await self._insert_rest(connection, fresh)
+                ids, taken = await insert(connection, list(firsts.values()))
+                await self._mark_referred(connection, [i for i in firsts.values() if i.key not in taken])
         except IntegrityError:
             # Another process stored one of these keys meanwhile: settle each on its own.
             for item in batch:
@@ -289,10 +310,66 @@ class EdocsRepository:
             for item in batch:
                 item.settle(failure)
             return
-        for item in fresh:
-            item.settle([{**d, "id": ids[d["key"]]} for d in item.deliveries])
-        for item, first in repeats:
-            item.settle(DuplicateKey("document exists", response=first.document["response"]))
+        answers: dict[tuple[str, str, int], str | None] = {}
+        for key, item in firsts.items():
+            if key in taken:
+                answers[key] = taken[key]
+                item.settle(DuplicateKey("document exists", response=taken[key]))
+            else:
+                answers[key] = item.document["response"]
+                item.settle([{**d, "id": ids[d["key"]]} for d in item.deliveries])
+        for item in repeats:
+            item.settle(DuplicateKey("document exists", response=answers[item.key]))
+
+    async def _insert_batch(
+        self, connection: AsyncConnection, items: Sequence["_Pending"]
+    ) -> tuple[dict[str, int], dict[tuple[str, str, int], str | None]]:
+        # The delivery ids by key, and the first answers of the keys already taken.
+        taken = await self._taken(connection, [i.key for i in items])
+        fresh = [i for i in items if i.key not in taken]
+        if not fresh:
+            return {}, taken
+        await connection.execute(t.documents.insert(), [i.document for i in fresh])
+        return await self._insert_rest(connection, fresh), taken
+
+    async def _insert_batch_postgres(
+        self, connection: AsyncConnection, items: Sequence["_Pending"]
+    ) -> tuple[dict[str, int], dict[tuple[str, str, int], str | None]]:
+        # As _insert_batch, in one statement (a key taken meanwhile by another process is skipped too).
+        tables = (
+            (t.documents, [i.document for i in items]),
+            (t.recipients, [r for i in items for r in i.recipients]),
+            (t.deliveries, [d for i in items for d in i.deliveries]),
+        )
+        # Like an executemany INSERT, the columns are those of the first row.
+        columns = [tuple(rows[0]) if rows else () for _, rows in tables]
+        parameters = {
+            f"{table.name}__{column}": [row[column] for row in rows]
+            for (table, rows), names in zip(tables, columns, strict=True)
+            for column in names
+        }
+        stored: set[str] = set()
+        ids: dict[str, int] = {}
+        for row in await connection.execute(_postgres_batch_insert(*columns), parameters):
+            stored.add(row.document)
+            if row.key is not None:
+                ids[row.key] = row.id
+        skipped = [i.key for i in items if i.document["id"] not in stored]
+        taken: dict[tuple[str, str, int], str | None] = dict.fromkeys(skipped)
+        if skipped:
+            taken.update(await self._taken(connection, skipped))
+        return ids, taken
+
+    @staticmethod
+    async def _taken(
+        connection: AsyncConnection, keys: Sequence[tuple[str, str, int]]
+    ) -> dict[tuple[str, str, int], str | None]:
+        # The first answer of each of these keys the store already holds.
+        key = (t.documents.c.sender, t.documents.c.document_id, t.documents.c.business_type)
+        found = await connection.execute(
+            sa.select(*key, t.documents.c.response).where(sa.tuple_(*key).in_(keys))
+        )
+        return {(r.sender, r.document_id, r.business_type): r.response for r in found}
 
     @staticmethod
     async def insert_chunk(
@@ -335,6 +412,12 @@ class EdocsRepository:
 
     # ---- deliveries ----------------------------------------------------------------------------
 
+    def _among(self, column: sa.ColumnElement[int], ids: Sequence[int]) -> sa.ColumnElement[bool]:
+        # An IN list is rendered, and prepared, again for each number of ids; one array is not.
+        if self._postgres:
+            return column == sa.any_(sa.bindparam("ids", list(ids), type_=postgresql.ARRAY(sa.Integer)))
+        return column.in_(list(ids))
+
     async def mark_published(self, ids: Sequence[int]) -> None:
         if not ids:
             return
@@ -342,7 +425,7 @@ class EdocsRepository:
             async with self._begin() as connection:
                 await connection.execute(
                     t.deliveries.update()
-                    .where(t.deliveries.c.id.in_(list(ids)), t.deliveries.c.published_at.is_(None))
+                    .where(self._among(t.deliveries.c.id, ids), t.deliveries.c.published_at.is_(None))
                     .values(published_at=utcnow())
                 )
 
@@ -391,7 +474,7 @@ class EdocsRepository:
             async with self._begin() as connection:
                 rows = await connection.execute(
                     t.deliveries.update()
-                    .where(t.deliveries.c.id.in_(list(ids)), t.deliveries.c.state == "queued")
+                    .where(self._among(t.deliveries.c.id, ids), t.deliveries.c.state == "queued")
                     .values(state="available", available_at=utcnow())
                     .returning(t.deliveries.c.id, t.deliveries.c.created_at)
                 )

@@ -7,6 +7,7 @@ service's connector queue → the worker's reply, with ``X-Road-Id``, ``X-Road-R
 disposition table gives.
 """
 
+import functools
 import logging
 import os
 import socket
@@ -14,6 +15,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -48,6 +50,9 @@ log = logging.getLogger(__name__)
 _METADATA = {"listMethods", "allowedMethods"}
 
 _HOP = f"gateway:{socket.gethostname()}:{os.getpid()}"
+
+# Registered clients and services only (callers are authenticated first), so the cache stays small.
+_header_value = functools.lru_cache(maxsize=1024)(encode_header)
 
 
 def create_app(hub: "Hub") -> Starlette:
@@ -184,6 +189,7 @@ def create_app(hub: "Hub") -> Starlette:
             return error(MALFORMED, "X-Road-Id is longer than 128 characters", service=label)
         envelope = Envelope(
             message_id=attempt.message_id,
+            correlation_id=attempt.request_id,
             client=attempt.client,
             service=service,
             operation=attempt.operation,
@@ -201,8 +207,8 @@ def create_app(hub: "Hub") -> Starlette:
         x_road = {
             "X-Road-Id": attempt.message_id,
             "X-Road-Request-Id": attempt.request_id,
-            "X-Road-Client": encode_header(caller.client),
-            "X-Road-Service": encode_header(service),
+            "X-Road-Client": _header_value(caller.client),
+            "X-Road-Service": _header_value(service),
             "X-Road-Request-Hash": request_hash(
                 request.method, request.url.path, attempt.client, attempt.message_id, body
             ),
@@ -234,7 +240,10 @@ def create_app(hub: "Hub") -> Starlette:
         )
 
     # The hot path (REST r1) runs on plain Starlette routes; extensions' FastAPI routers live in a
-    # FastAPI sub-application mounted after them.
+    # FastAPI sub-application mounted after them. A plain Starlette route in an extension's router
+    # (`APIRouter.add_route`, for an extension's own hot path) is served here, ahead of the mount,
+    # without FastAPI's per-request layers (about 0.15 ms of CPU a request); the router's API route
+    # for the same path and method still describes it in the OpenAPI document.
     routes: list[Route | Mount] = [
         Route("/r1/{rest:path}", r1, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]),
         Route("/healthz", healthz, methods=["GET"]),
@@ -244,6 +253,11 @@ def create_app(hub: "Hub") -> Starlette:
     if routers:
         extensions_app = FastAPI(title="lgsp-hub", version="0.1.0", docs_url=None, redoc_url=None)
         for router in routers:
+            routes.extend(
+                route
+                for route in router.routes
+                if isinstance(route, Route) and not isinstance(route, APIRoute)
+            )
             extensions_app.include_router(router)
         routes.append(Mount("/", app=extensions_app))
     return Starlette(routes=routes)

@@ -111,11 +111,19 @@ async def test_facade_send_sync_get_update_round_trip(edocs: RunningEdocs, pki: 
     )
     # Then the document leaves its list, and the sender's software lists the status (03)
     assert await listed() == []
-    statuses = ok(
-        await edocs.http.get(
-            "/v1/syncReceivedEdocList", params={"messageType": "status"}, headers=system(SENDER)
+
+    async def sender_statuses() -> list[dict[str, Any]]:
+        return list(
+            ok(
+                await edocs.http.get(
+                    "/v1/syncReceivedEdocList", params={"messageType": "status"}, headers=system(SENDER)
+                )
+            )
         )
-    )
+
+    # (the status reaches the sender's inbox through the delivery worker, not within the request)
+    await eventually(sender_statuses, what="the status in the sender's list")
+    statuses = await sender_statuses()
     assert [(s["edocId"], s["statusCode"], s["from"]) for s in statuses] == [(doc_id, "03", PULL_A)]
     # And fetches it as edXML and acknowledges it (form-encoded, as older clients post)
     status_id = statuses[0]["docId"]

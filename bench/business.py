@@ -11,7 +11,9 @@ with the auth header), the hub on RabbitMQ, on RabbitMQ with the cache and the r
 (the machine is shared) and the median is shown. Every hub load asks for codes that hub has not
 seen, so in (a) and (b) each call misses the cache and reaches the registry; warm-ups use other
 codes. The quota is set out of reach (10,000/s), so the rate limiter's cost is measured, not its
-waiting. The LAST line is ``RATIO hub/direct <value>`` for RabbitMQ in regime (a).
+waiting. ``CPU ms`` is the hub process's CPU time (user + system) per look-up over the load
+(RabbitMQ's and Redis's not counted; nan for direct). The LAST line is ``RATIO hub/direct <value>``
+for RabbitMQ in regime (a).
 
     python bench/business.py                      # full run (about 3 minutes)
     python bench/business.py --quick              # seconds-long smoke run, no wrk, no Redis (CI)
@@ -129,6 +131,15 @@ def wait_port(port: int, timeout: float = 30.0) -> None:
         except OSError:
             time.sleep(0.1)
     raise TimeoutError(f"nothing listening on {port}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process so far (Linux /proc; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def spawn(*args: str) -> subprocess.Popen[bytes]:
@@ -335,7 +346,12 @@ def measure(
                 if profile and round_ == rounds - 1 and path == f"hub ({variants[0]})":
                     spy = py_spy(hubs.processes[variants[0]].pid, seconds, profile)
                 target = direct if variant is None else hubs.target(variant, fixed)
-                samples.setdefault((name, path), []).append(load(target))
+                pid = None if variant is None else hubs.processes[variant].pid
+                before = cpu_seconds(pid) if pid is not None else float("nan")
+                run = load(target)
+                used = cpu_seconds(pid) - before if pid is not None else float("nan")
+                run["cpu_ms"] = used / run["n"] * 1000 if run["n"] else float("nan")
+                samples.setdefault((name, path), []).append(run)
                 if spy is not None:
                     spy.wait(60)
     finally:
@@ -407,11 +423,13 @@ def main() -> None:
         if "rabbitmq+redis" in variants:
             _forget_cache(f"bench{os.getpid()}-")
     print(f"business registry look-ups, median of {rounds} interleaved round(s) of {seconds:g} s")
-    print(f"{'regime':<26} {'path':<22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'n':>7}")
+    print(
+        f"{'regime':<26} {'path':<22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'n':>7} {'CPU ms':>7}"
+    )
     for row in rows:
         print(
             f"{row['regime']:<26} {row['path']:<22} {row['rps']:>9.0f} {row['p50']:>8.2f} "
-            f"{row['p99']:>8.2f} {row['errors']:>7.0f} {row['n']:>7.0f}"
+            f"{row['p99']:>8.2f} {row['errors']:>7.0f} {row['n']:>7.0f} {row['cpu_ms']:>7.2f}"
         )
     by = {(r["regime"][0], r["path"]): r for r in rows}
     for regime in ("a", "b"):

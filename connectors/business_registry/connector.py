@@ -1,10 +1,11 @@
 """The business registry connector: canonical JSON in, the registry's REST API out, and back.
 
 Pipeline per call: parse and check the input (nothing leaves the hub on bad input) → cache (shared,
-TTL, ``Cache-Control: no-cache`` bypass) → shared rate limit → ``GET`` through a pool of
-``httpx.AsyncClient``s → translate failures (``_errors``) → map ``ResultObject`` to the canonical
-model (``mappings/specs/business_registry``) → reply. When the registry is down, a cached answer up
-to ``cache_max_stale`` seconds past its TTL is served, marked stale.
+TTL, ``Cache-Control: no-cache`` bypass) → shared rate limit → ``GET`` through the instance's one
+HTTP client (``hub.http.ClientPool``: httpx over aiohttp) → translate failures (``_errors``) → map
+``ResultObject`` to the canonical model (``mappings/specs/business_registry``) → reply. When the
+registry is down, a cached answer up to ``cache_max_stale`` seconds past its TTL is served, marked
+stale.
 """
 
 import asyncio
@@ -22,7 +23,6 @@ import httpx
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from connectors.business_registry._errors import CONNECTOR, platform_error, translated
-from connectors.business_registry._pool import ClientPool
 from connectors.business_registry.models import (
     Enterprise,
     EnterpriseLookupRequest,
@@ -47,7 +47,7 @@ from hub.errors import (
     InvalidInput,
     NotFound,
 )
-from hub.http import fast_transport
+from hub.http import ClientPool, HttpSettings
 from hub.ratelimit import Rate, RateLimiter
 from mappings import Spec, shipped
 
@@ -74,8 +74,7 @@ class BusinessRegistrySettings(ConnectorSettings):
     write_timeout: float = Field(5.0, gt=0)
     pool_timeout: float = Field(5.0, gt=0)
     total_timeout: float = Field(15.0, gt=0, description="bound on one HTTP exchange, all phases together")
-    pool_clients: int = Field(8, ge=1, le=64, description="clients used round-robin (see _pool)")
-    max_connections: int = Field(64, ge=1, description="connections across all clients")
+    max_connections: int = Field(64, ge=1, description="open connections to the registry at most")
     keepalive_expiry: float = Field(30.0, gt=0)
     cache_ttl: float = Field(3600.0, ge=0, description="seconds a look-up stays fresh; 0 disables caching")
     search_cache_ttl: float = Field(300.0, ge=0, description="seconds a search page stays fresh; 0 disables")
@@ -115,6 +114,24 @@ class BusinessRegistrySettings(ConnectorSettings):
             "PartnerCodeCus": self.partner_code_cus,
         }
         return base64.b64encode(json.dumps(credentials, ensure_ascii=False).encode()).decode("ascii")
+
+
+def _http_settings(settings: BusinessRegistrySettings) -> HttpSettings:
+    return HttpSettings(
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        write_timeout=settings.write_timeout,
+        pool_timeout=settings.pool_timeout,
+        max_connections=settings.max_connections,
+        keepalive_expiry=settings.keepalive_expiry,
+    )
+
+
+def _decoded(response: httpx.Response, body: bytes) -> bytes:
+    # ClientPool.send hands the body over as received; undo its Content-Encoding as httpx would.
+    if "content-encoding" not in response.headers:
+        return body
+    return httpx.Response(response.status_code, headers=response.headers, content=body).content
 
 
 def _validated(model: type[BaseModel], document: Any) -> Any:
@@ -192,6 +209,7 @@ class BusinessRegistryConnector(Connector):
         context: ConnectorContext,
         *,
         specs: Mapping[str, Spec] | None = None,
+        transport_factory: Callable[[], httpx.AsyncBaseTransport] | None = None,
     ) -> None:
         self.settings = settings
         self.context = context
@@ -212,24 +230,14 @@ class BusinessRegistryConnector(Connector):
                 "enterprise_search_from_platform",
             )
         }
-        per_client = max(1, settings.max_connections // settings.pool_clients)
-        timeout = httpx.Timeout(
-            connect=settings.connect_timeout,
-            read=settings.read_timeout,
-            write=settings.write_timeout,
-            pool=settings.pool_timeout,
-        )
-        headers = {"Authorization": settings.authorization(), "Accept": "application/json"}
-        tls = httpx.create_ssl_context()  # one context for all clients: each costs ~20 ms to build
-        self._pool = ClientPool(
-            settings.pool_clients,
-            lambda: httpx.AsyncClient(
-                base_url=settings.base_url,
-                timeout=timeout,
-                headers=headers,
-                trust_env=False,
-                transport=fast_transport(per_client, keepalive_expiry=settings.keepalive_expiry, verify=tls),
-            ),
+        self._http = ClientPool(
+            _http_settings(settings),
+            headers={
+                "Authorization": settings.authorization(),
+                "Accept": "application/json",
+                "Accept-Encoding": "gzip, deflate",
+            },
+            transport_factory=transport_factory,
         )
 
     @classmethod
@@ -285,8 +293,8 @@ class BusinessRegistryConnector(Connector):
         )
 
     async def close(self) -> None:
-        """Close the HTTP clients (and the rate limiter when the connector made its own)."""
-        await self._pool.aclose()
+        """Close the HTTP client (and the rate limiter when the connector made its own)."""
+        await self._http.aclose()
         if self._owns_limiter:
             await self._limiter.close()
 
@@ -375,8 +383,12 @@ class BusinessRegistryConnector(Connector):
             with translated(operation):
                 await self._limiter.acquire(self._key, self.settings.rate_limit_timeout)
                 async with asyncio.timeout(self.settings.total_timeout):
-                    response = await self._pool.next().get(path, params=dict(query))
-            status, description, result = self._envelope(operation, response)
+                    response, body = await self._http.send(
+                        "GET", f"{self.settings.base_url}{path}", params=list(query.items())
+                    )
+                log.info("registry call: GET %s -> HTTP %d", path, response.status_code)
+                body = _decoded(response, body)
+            status, description, result = self._envelope(operation, response, body)
             if status == 200:
                 return result
             if status != 429:
@@ -398,9 +410,9 @@ class BusinessRegistryConnector(Connector):
             detail={"platform_status": 429, "retry_after": retry_after, "description": description},
         )
 
-    def _envelope(self, operation: str, response: httpx.Response) -> tuple[int, str, Any]:
+    def _envelope(self, operation: str, response: httpx.Response, body: bytes) -> tuple[int, str, Any]:
         try:
-            payload = response.json()
+            payload = json.loads(body)
         except ValueError:
             payload = None
         if not isinstance(payload, dict) or not isinstance(payload.get("StatusCode"), int):
@@ -411,7 +423,7 @@ class BusinessRegistryConnector(Connector):
                     status_code=502,
                     detail={"reason": "envelope", "content_type": response.headers.get("content-type")},
                 )
-            return response.status_code, response.text[:200], None
+            return response.status_code, body.decode("utf-8", "replace")[:200], None
         # Some LGSPs answer HTTP 200 with the failure in the envelope: trust the envelope then.
         status = payload["StatusCode"] if response.status_code == 200 else response.status_code
         return status, str(payload.get("Description") or ""), payload.get("ResultObject")

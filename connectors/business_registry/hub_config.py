@@ -5,8 +5,8 @@ credentials the sandbox accepts, the cache TTL and the province's quota are writ
 
 The provider is ``VN/GOV/000.00.00.G22/business``: ``000.00.00.G22`` stands for the Ministry of
 Planning and Investment, which keeps the national business registration database, in this project
-(the SOAP face's docs and tests and ``bench/business_direct.py`` use the same code). A province
-whose directory of organ codes says otherwise changes ``PROVIDER`` here.
+(the SOAP face's docs and tests use the same code). A province whose directory of organ codes says
+otherwise changes ``PROVIDER`` here.
 """
 
 from collections.abc import Mapping

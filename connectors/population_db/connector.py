@@ -11,18 +11,16 @@ envelope) is passed back unchanged.
 The zeep client, its service proxy and bound operations are built once per connector and reused.
 zeep builds the requests but does not read the answers: lxml's XSD check plus ``to_dict`` is
 stricter than zeep's deserializer and about three times cheaper (≈11,600 vs ≈4,000 citizen answers/s,
-safe parse and mapping included). Calls are spread round-robin over a few httpx clients, as
-``hub.http.ClientPool`` does: one shared client rescans its whole pool on every request.
+safe parse and mapping included). Posts go through the instance's one httpx client over aiohttp
+(``hub.http.ClientPool``), or the ``http_client`` given.
 """
 
 import contextlib
 import hashlib
-import itertools
 import json
 import re
-import ssl
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -87,7 +85,7 @@ from hub.errors import (
     InvalidInput,
     NotFound,
 )
-from hub.http import fast_transport
+from hub.http import ClientPool, HttpSettings
 from hub.identifiers import parse_client
 from mappings import MappingError, Spec, SpecLoader, shipped, to_dict
 from signing import Reason, XmlError, XmlRefused, parse_xml
@@ -98,8 +96,6 @@ _BINDING = f"{{{NS}}}DanCuQuocGiaBinding"
 _JSON_TYPES = ("application/json",)
 _XML_TYPES = ("text/xml", "application/xml", "application/soap+xml")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,64}")
-# More clients than this buys nothing at the concurrency one worker runs (see hub/http.py).
-_MAX_CLIENTS = 8
 # National field -> canonical field, to name the field of a fault answered to a canonical request.
 _CANONICAL_FIELDS = MappingProxyType(
     {
@@ -185,23 +181,17 @@ class _Raw:
 
 
 class _Transport(AsyncTransport):
-    """zeep's async transport, posting with the national auth headers and reading a bounded body.
-
-    Posts go round-robin over ``clients``.
-    """
+    """zeep's async transport, posting with the national auth headers and reading a bounded body."""
 
     def __init__(
         self,
-        clients: Sequence[httpx.AsyncClient],
+        client: httpx.AsyncClient,
         headers: Callable[[str], dict[str, str]],
         max_bytes: int,
     ) -> None:
-        saved = clients[0].headers.copy()
-        super().__init__(
-            client=clients[0], wsdl_client=httpx.Client(transport=httpx.MockTransport(_no_network))
-        )
-        clients[0].headers = saved  # zeep's constructor replaces them with its User-Agent
-        self._clients = itertools.cycle(clients)
+        saved = client.headers.copy()
+        super().__init__(client=client, wsdl_client=httpx.Client(transport=httpx.MockTransport(_no_network)))
+        client.headers = saved  # zeep's constructor replaces them with its User-Agent
         self._headers = headers
         self._max_bytes = max_bytes
 
@@ -215,8 +205,7 @@ class _Transport(AsyncTransport):
     async def send(self, address: str, body: bytes, headers: Mapping[str, str]) -> _Raw:
         """POST one envelope with fresh auth headers; the body is read up to the size bound."""
         request_headers = {**headers, **self._headers(address)}
-        client = next(self._clients)
-        async with client.stream("POST", address, content=body, headers=request_headers) as response:
+        async with self.client.stream("POST", address, content=body, headers=request_headers) as response:
             chunks: list[bytes] = []
             size = 0
             async for chunk in response.aiter_bytes():
@@ -294,9 +283,11 @@ class PopulationDbConnector(Connector):
         self._clock = clock
         self._secret = settings.secret.get_secret_value()
         self._api_key = settings.api_key.get_secret_value()
-        self._owns_http = http_client is None
-        self._http = [http_client] if http_client is not None else _clients(settings)
-        self._transport = _Transport(self._http, self._auth_headers, settings.max_response_bytes)
+        self._pool: ClientPool | None = None  # the client's owner when the connector made it
+        if http_client is None:
+            self._pool = ClientPool(_http_settings(settings))
+            http_client = self._pool.client()
+        self._transport = _Transport(http_client, self._auth_headers, settings.max_response_bytes)
         client = zeep.AsyncClient(
             str(WSDL_PATH),
             transport=self._transport,
@@ -377,11 +368,10 @@ class PopulationDbConnector(Connector):
             raise
 
     async def close(self) -> None:
-        """Close the HTTP pool (when the connector owns it)."""
+        """Close the HTTP client (when the connector made it)."""
         self._transport.close_wsdl_client()
-        if self._owns_http:
-            for client in self._http:
-                await client.aclose()
+        if self._pool is not None:
+            await self._pool.aclose()
 
     async def _call_json(self, route: _Route, request: ConnectorRequest) -> ConnectorReply:
         try:
@@ -530,20 +520,14 @@ def _settings(settings: Any) -> PopulationDbSettings:
         raise ConfigError(f"population_db connector setting {key!r}: {error['msg']}", key=key) from exc
 
 
-def _clients(settings: PopulationDbSettings) -> list[httpx.AsyncClient]:
-    count = min(_MAX_CLIENTS, settings.max_connections)
-    per_client = settings.max_connections // count
-    timeout = httpx.Timeout(settings.timeout_seconds, connect=settings.connect_timeout_seconds)
-    tls = ssl.create_default_context()  # one context for all clients: each costs ~20 ms to build
-    return [
-        httpx.AsyncClient(
-            timeout=timeout,
-            follow_redirects=False,
-            trust_env=False,
-            transport=fast_transport(per_client, verify=tls),
-        )
-        for _ in range(count)
-    ]
+def _http_settings(settings: PopulationDbSettings) -> HttpSettings:
+    return HttpSettings(
+        connect_timeout=settings.connect_timeout_seconds,
+        read_timeout=settings.timeout_seconds,
+        write_timeout=settings.timeout_seconds,
+        pool_timeout=settings.timeout_seconds,
+        max_connections=settings.max_connections,
+    )
 
 
 def _status_error(status: int) -> ConnectorError:

@@ -1,15 +1,30 @@
 """BusinessRegistryConnector called directly against the sandbox running as a real server."""
 
 import asyncio
+import gzip
 import json
 import time
 import uuid
+from collections.abc import Callable
 
+import httpx
 import pytest
 
-from connectors.business_registry import BusinessRegistryConnector, Enterprise, EnterpriseSearchResult
+from connectors.business_registry import (
+    BusinessRegistryConnector,
+    BusinessRegistrySettings,
+    Enterprise,
+    EnterpriseSearchResult,
+)
 from connectors.business_registry.connector import STALE_WARNING
 from connectors.business_registry.data import Enterprise as Record
+from connectors.business_registry.hub_config import business_fragment
+from connectors.business_registry.sandbox import (
+    SANDBOX_CREDENTIALS,
+    encode_credentials,
+    enterprise_record,
+    envelope,
+)
 from hub.cache import MemoryCache
 from hub.connector import ConnectorContext, ConnectorRequest
 from hub.errors import (
@@ -20,7 +35,10 @@ from hub.errors import (
     ConfigError,
     InvalidInput,
     NotFound,
+    RegistryError,
 )
+from hub.registry import ConnectorRegistry, bind_services
+from hub.settings import load_settings
 from tests.conftest import free_port
 from tests.connectors.business_registry.conftest import (
     CLIENT,
@@ -193,6 +211,84 @@ async def test_lookup_32_concurrent_calls_all_succeed(
     assert sandbox.state.by_endpoint["lookup"] == 32
 
 
+def _registry_twin(
+    sandbox: Sandbox, seen: list[httpx.Request], *, gzipped: bool = False
+) -> httpx.MockTransport:
+    """The sandbox registry's look-ups as an in-memory transport, recording the requests it gets."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        found = sandbox.registry.lookup(request.url.params["MaSoDoanhNghiep"])
+        assert isinstance(found, Record)
+        content = json.dumps(envelope(200, "SUCCESS", "Thành công", enterprise_record(found))).encode()
+        headers = {"content-encoding": "gzip"} if gzipped else {}
+        # A stream, not content=...: ClientPool.send reads the raw stream, which content= pre-reads.
+        return httpx.Response(
+            200, headers=headers, stream=httpx.ByteStream(gzip.compress(content) if gzipped else content)
+        )
+
+    return httpx.MockTransport(answer)
+
+
+def _twin_connector(transport_factory: Callable[[], httpx.MockTransport]) -> BusinessRegistryConnector:
+    settings = BusinessRegistrySettings.model_validate(connector_settings("http://registry.invalid"))
+    context = ConnectorContext(instance=f"twin-{uuid.uuid4().hex[:6]}")
+    return BusinessRegistryConnector(settings, context, transport_factory=transport_factory)
+
+
+async def test_lookup_concurrent_calls_share_the_instance_one_transport(sandbox: Sandbox) -> None:
+    # Given a connector on an in-memory registry, counting how often a transport is built
+    built: list[httpx.MockTransport] = []
+    seen: list[httpx.Request] = []
+
+    def transport() -> httpx.MockTransport:
+        built.append(_registry_twin(sandbox, seen))
+        return built[-1]
+
+    connector = _twin_connector(transport)
+    codes = [sandbox.registry.code_of(i) for i in range(300, 332)]
+    try:
+        # When 32 look-ups are made at once
+        replies = await asyncio.gather(*(connector.call(lookup(c)) for c in codes))
+    finally:
+        await connector.close()
+    # Then all went through one transport, each with the LGSP auth header, and got its own answer
+    assert len(built) == 1
+    assert len(seen) == 32
+    assert {r.headers["authorization"] for r in seen} == {encode_credentials(SANDBOX_CREDENTIALS)}
+    assert [json.loads(r.body)["enterprise_code"] for r in replies] == codes
+
+
+async def test_lookup_gzip_answer_is_decoded(sandbox: Sandbox) -> None:
+    # Given a registry that compresses its answers
+    seen: list[httpx.Request] = []
+    connector = _twin_connector(lambda: _registry_twin(sandbox, seen, gzipped=True))
+    code = sandbox.registry.code_of(340)
+    try:
+        # When a look-up is made
+        reply = await connector.call(lookup(code))
+    finally:
+        await connector.close()
+    # Then the connector asked for gzip and read the compressed answer
+    assert seen[0].headers["accept-encoding"] == "gzip, deflate"
+    assert json.loads(reply.body)["enterprise_code"] == code
+
+
+async def test_lookup_max_connections_bounds_the_calls_in_flight(
+    sandbox: Sandbox, make_connector: MakeConnector
+) -> None:
+    # Given a platform taking 100 ms per call and a connector allowed two connections
+    sandbox.state.latency_ms = 100
+    connector = make_connector(max_connections=2)
+    codes = [sandbox.registry.code_of(i) for i in range(400, 406)]
+    # When six look-ups are made at once
+    started = time.monotonic()
+    await asyncio.wait_for(asyncio.gather(*(connector.call(lookup(c)) for c in codes)), 10)
+    # Then they reached the platform two at a time: three rounds of 100 ms
+    assert time.monotonic() - started >= 0.29
+    assert sandbox.state.by_endpoint["lookup"] == 6
+
+
 # -- input and settings ---------------------------------------------------------------------------
 
 
@@ -226,6 +322,28 @@ def test_create_unknown_setting_raises_config_error_naming_it(sandbox: Sandbox) 
             connector_settings(sandbox.url, cache_tll=5), ConnectorContext(instance="x")
         )
     assert caught.value.key == "cache_tll"
+
+
+def test_create_pool_clients_from_an_older_release_raises_config_error_naming_it() -> None:
+    # Given settings still carrying pool_clients (gone: one HTTP client per connector instance now)
+    settings = connector_settings("http://127.0.0.1:9", pool_clients=8)
+    # When the connector is created, Then ConfigError names the key
+    with pytest.raises(ConfigError, match="'pool_clients'") as caught:
+        BusinessRegistryConnector.create(settings, ConnectorContext(instance="x"))
+    assert caught.value.key == "pool_clients"
+
+
+def test_hub_config_with_pool_clients_is_refused_naming_the_key_and_where_to_fix_it() -> None:
+    # Given a hub configuration written for an older release
+    fragment = business_fragment("http://127.0.0.1:9", pool_clients=8)
+    config = load_settings(
+        data={"connectors": fragment["connectors"], "services": fragment["services"]}, environ={}
+    )
+    # When the hub builds its connectors, Then it refuses the key and says where to fix it
+    with pytest.raises(RegistryError) as caught:
+        bind_services(config, ConnectorRegistry([BusinessRegistryConnector]))
+    assert "invalid settings: pool_clients: Extra inputs are not permitted" in str(caught.value)
+    assert "fix connectors.business-registry.settings" in str(caught.value)
 
 
 def test_create_relative_base_url_raises_config_error(sandbox: Sandbox) -> None:

@@ -338,7 +338,7 @@ async def test_429_retry_after_beyond_the_wait_budget_through_hub_fails_fast(
 RATE = 10  # the province's quota, calls per second, whatever the number of worker processes
 SECONDS = 2.0
 WINDOW = 0.9  # one second minus a margin for the jitter between taking a slot and arriving
-CALLS = "HTTP Request: GET "  # httpx logs every call a worker makes at INFO
+CALLS = "registry call: GET "  # the connector logs every call a worker makes at INFO
 
 
 def _densest(arrivals: list[float], width: float) -> int:

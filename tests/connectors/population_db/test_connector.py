@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -314,6 +315,26 @@ async def test_connector_50_concurrent_calls_all_answer(
     # Then each answer is the citizen asked for
     assert [json.loads(reply.body)["personal_id"] for reply in replies] == ids
     assert sandbox.sandbox.stats.requests == 50
+
+
+async def test_connector_max_connections_bounds_the_calls_in_flight(start_sandbox: StartSandbox) -> None:
+    # Given a sandbox taking 100 ms per call and a connector allowed two connections
+    sandbox = await start_sandbox(latency_ms=100)
+    connector = PopulationDbConnector(settings(sandbox.url, max_connections=2))
+    ids = [sandbox.sandbox.population.personal_id(index) for index in range(0, 6_000, 1_000)]
+    try:
+        # When six lookups are made at once
+        started = time.monotonic()
+        await asyncio.wait_for(
+            asyncio.gather(*(connector.call(json_request(LOOKUP, _body(personal_id=pid))) for pid in ids)),
+            timeout=10,
+        )
+        elapsed = time.monotonic() - started
+    finally:
+        await connector.close()
+    # Then they reached the national system two at a time: three rounds of 100 ms
+    assert elapsed >= 0.29
+    assert sandbox.sandbox.stats.requests == 6
 
 
 def test_connector_create_validates_settings() -> None:

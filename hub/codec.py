@@ -1,5 +1,6 @@
 """The one codec between the hub's Envelope / Reply and AMQP messages (properties + headers)."""
 
+import functools
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -28,9 +29,10 @@ def envelope_to_message(envelope: Envelope) -> Message:
         "lgsp-method": envelope.method,
         "lgsp-path": envelope.path,
         "lgsp-created-at": envelope.created_at.isoformat(),
-        "lgsp-http-headers": dict(envelope.headers),
         "lgsp-trace": list(envelope.trace),
     }
+    if envelope.headers:  # absent means none, to every decoder (pika's table codec is slow)
+        headers["lgsp-http-headers"] = dict(envelope.headers)
     if envelope.query:
         headers["lgsp-query"] = urlencode(envelope.query)
     if envelope.user_id is not None:
@@ -46,6 +48,12 @@ def envelope_to_message(envelope: Envelope) -> Message:
         timestamp=int(envelope.created_at.timestamp()),
         type=REQUEST_TYPE,
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def _service(value: str) -> ServiceId:
+    # Every request of a service names it again; identifiers are immutable values.
+    return ServiceId.parse(value)
 
 
 def _required(headers: Mapping[str, Any], name: str) -> str:
@@ -79,7 +87,7 @@ def message_to_envelope(message: Message) -> Envelope:
     if not message.message_id:
         raise EnvelopeError("AMQP message has no message_id property")
     try:
-        service = ServiceId.parse(_required(headers, "lgsp-service"))
+        service = _service(_required(headers, "lgsp-service"))
     except IdentifierError as exc:
         raise EnvelopeError(f"AMQP header 'lgsp-service': {exc}") from exc
     http_headers = headers.get("lgsp-http-headers") or {}
@@ -111,11 +119,9 @@ def message_to_envelope(message: Message) -> Envelope:
 
 def reply_to_message(reply: Reply) -> Message:
     """Encode a reply as an AMQP message (sent to the requester's reply address)."""
-    headers: dict[str, Any] = {
-        "lgsp-status": reply.status,
-        "lgsp-http-headers": dict(reply.headers),
-        "lgsp-trace": list(reply.trace),
-    }
+    headers: dict[str, Any] = {"lgsp-status": reply.status, "lgsp-trace": list(reply.trace)}
+    if reply.headers:
+        headers["lgsp-http-headers"] = dict(reply.headers)
     if reply.error_type:
         headers["lgsp-error-type"] = reply.error_type
     return Message(

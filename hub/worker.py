@@ -144,7 +144,9 @@ class Worker:
         delay = retry.backoff
         for attempt in range(1, retry.attempts + 1):
             try:
-                result = await binding.connector.call(replace(request, attempt=attempt))
+                result = await binding.connector.call(
+                    request if attempt == 1 else replace(request, attempt=attempt)
+                )
                 return _ok_reply(envelope, result)
             except ConnectorError as exc:
                 disposition = disposition_for(exc)

@@ -65,24 +65,24 @@ class RestConnector(Connector):
             headers["content-type"] = request.content_type
         url = self._base + "/" + request.path.lstrip("/") if request.path else self._base
         with backend_errors(self._instance, self._base):
-            response, body = await self._pool.send(
+            answer = await self._pool.exchange(
                 request.method, url, params=request.query, headers=headers, content=request.body
             )
-        content_type = response.headers.get("content-type", "application/octet-stream")
-        if response.status_code >= 500:
+        content_type = answer.headers.get("content-type", "application/octet-stream")
+        if answer.status_code >= 500:
             raise BackendUnavailable(
-                f"{self._instance}: backend answered HTTP {response.status_code}",
+                f"{self._instance}: backend answered HTTP {answer.status_code}",
                 connector=self._instance,
                 status_code=502,
-                detail={"backend_status": response.status_code},
-                body=body,
+                detail={"backend_status": answer.status_code},
+                body=answer.body,
                 content_type=content_type,
             )
         return ConnectorReply(
-            status=response.status_code,
-            body=body,
+            status=answer.status_code,
+            body=answer.body,
             content_type=content_type,
-            headers=end_to_end(response.headers, drop=_NOT_FORWARDED),
+            headers=end_to_end(answer.headers, drop=_NOT_FORWARDED),
         )
 
     async def close(self) -> None:

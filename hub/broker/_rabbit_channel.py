@@ -11,6 +11,7 @@ from pika import spec
 from pika.adapters.asyncio_connection import AsyncioConnection
 from pika.channel import Channel
 
+from hub.broker._rabbit_connection import LoopConnection
 from hub.broker._rabbit_errors import pika_errors, translate
 from hub.errors import BrokerConnectionError, BrokerError
 
@@ -67,6 +68,12 @@ class AsyncChannel:
     @property
     def number(self) -> int:
         return int(self.raw.channel_number)
+
+    def flush(self) -> None:
+        """Write what the connection holds now (see `LoopConnection.flush`)."""
+        connection = self.raw.connection
+        if isinstance(connection, LoopConnection):
+            connection.flush()
 
     def on_close(self, listener: Callable[[BrokerError], None]) -> None:
         """Call `listener(reason)` once the channel is closed (by us, the broker, or a lost connection)."""

@@ -64,9 +64,11 @@ class RabbitDelivery(Delivery):
         if self._channel.is_open:
             try:
                 send()
-                return
             except pe.AMQPError:
                 pass
+            else:
+                self._channel.flush()  # with the reply sent just before, if any
+                return
         log.warning(
             "%s of message %r from %r dropped: its channel closed, RabbitMQ will redeliver it",
             verb,

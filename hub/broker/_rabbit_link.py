@@ -18,7 +18,7 @@ import pika
 import pika.exceptions as pe
 from pika.adapters.asyncio_connection import AsyncioConnection
 
-from hub.broker._rabbit_connection import CoalescingConnection
+from hub.broker._rabbit_connection import LoopConnection
 from hub.broker._rabbit_errors import pika_errors, translate
 from hub.errors import BrokerConnectionError, BrokerError
 
@@ -175,7 +175,7 @@ class Link:
                 lost.set_result(translate(exc, "RabbitMQ connection"))
 
         with pika_errors("connecting to RabbitMQ"):
-            connection = CoalescingConnection(
+            connection = LoopConnection(
                 self._parameters,
                 on_open_callback=on_open,
                 on_open_error_callback=on_open_error,

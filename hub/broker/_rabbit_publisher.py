@@ -64,6 +64,7 @@ class PublisherChannel:
         """
         with pika_errors(f"publishing to {exchange!r}/{routing_key!r}"):
             self.channel.raw.basic_publish(exchange, routing_key, body, properties, mandatory)
+        self.channel.flush()  # the caller waits for the confirm (or the reply) from here
         return self.confirms.expect(exchange, routing_key, properties, body, mandatory)
 
     def expects_reply(self, correlation_id: str) -> bool:

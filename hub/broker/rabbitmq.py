@@ -237,8 +237,9 @@ class RabbitBroker(Broker):
         # Replies go out on a channel without confirms: RabbitMQ confirms a direct reply even when
         # the requester is gone and the reply is dropped, so a confirm guarantees nothing here, and
         # waiting for it cost the worker a broker round trip before it could ack.
-        connection = await self._connection()
-        channel = await self._replier.get(connection)
+        channel = self._replier.value
+        if channel is None or not channel.is_open or self._link is None or not self._link.is_up:
+            channel = await self._replier.get(await self._connection())
         with pika_errors(f"replying to {reply_to!r}"):
             channel.raw.basic_publish("", reply_to, message.body, properties, False)
 

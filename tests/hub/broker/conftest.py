@@ -72,9 +72,9 @@ async def force_close(broker: RabbitBroker) -> bool:
 
 
 def cut_socket(broker: RabbitBroker) -> None:
-    """Drop `broker`'s TCP stream at once, as a network failure would (reaches into pika's transport)."""
+    """Drop `broker`'s TCP stream at once, as a network failure would (reaches into its transport)."""
     transport = broker._link.connection._transport  # type: ignore[union-attr]
-    transport._sock.shutdown(socket.SHUT_RDWR)
+    transport.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
 
 
 async def _close_from_server(connection_name: str) -> bool:

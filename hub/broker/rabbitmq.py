@@ -17,6 +17,8 @@ typo fails that one publish instead of closing the shared publisher channel unde
 import asyncio
 import functools
 import logging
+import os
+import socket
 import uuid
 from collections.abc import Sequence
 
@@ -58,7 +60,8 @@ class RabbitBroker(Broker):
         close_timeout: how long `close` and `Consumer.cancel` wait for running handlers and
             unconfirmed publishes.
         quorum: declare quorum queues instead of classic ones.
-        connection_name: shown by RabbitMQ (``rabbitmqctl list_connections client_properties``).
+        connection_name: shown by RabbitMQ (``rabbitmqctl list_connections client_properties``);
+            by default ``lgsp-hub <host>:<pid>``, so an operator can tell the hub's processes apart.
     """
 
     def __init__(
@@ -71,8 +74,10 @@ class RabbitBroker(Broker):
         reconnect_wait: float = 10.0,
         close_timeout: float = 10.0,
         quorum: bool = False,
-        connection_name: str = "lgsp-hub",
+        connection_name: str | None = None,
     ) -> None:
+        if connection_name is None:
+            connection_name = f"lgsp-hub {socket.gethostname()}:{os.getpid()}"
         if not reconnect_delays or min(reconnect_delays) < 0:
             raise ConfigError(
                 "reconnect_delays: give at least one delay, none negative", key="reconnect_delays"

@@ -5,9 +5,7 @@ re-parsing them. These tests compare, for every Signature and Reference in the s
 values of the edXML switch, the canonical bytes of both paths.
 """
 
-import base64
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 from lxml import etree
@@ -15,30 +13,13 @@ from signxml import SignatureConfiguration
 from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
 
 from signing._dsig import Prepared, Verifier
-from signing.errors import SigningError
 from signing.safe_xml import parse_xml
-from tests.signing.conformance import rows
+from tests.signing.vectors import follow, parsable_documents, path_to
 
 DS = "{http://www.w3.org/2000/09/xmldsig#}"
 
 
-def _documents() -> Iterator[tuple[str, bytes]]:
-    seen: set[Path] = set()
-    for row in rows():
-        if row.path in seen:
-            continue
-        seen.add(row.path)
-        data = row.path.read_bytes()
-        if row.file.endswith(".base64"):
-            data = base64.b64decode(data)
-        try:
-            parse_xml(data)
-        except SigningError:
-            continue
-        yield row.id, data
-
-
-DOCUMENTS = list(_documents())
+DOCUMENTS = list(parsable_documents())
 
 
 def _verifier(excise: bool) -> Verifier:
@@ -65,7 +46,7 @@ def _signxml_reference_bytes(
 ) -> object:
     # signxml 5.2's _verify_reference up to the digest: copy the root, resolve, apply the transforms.
     copied_root = verifier._fromstring(verifier._tostring(root))
-    copied_signature = _follow(copied_root, signature_path)
+    copied_signature = follow(copied_root, signature_path)
     transforms = verifier._find(reference, "Transforms", require=False)
     payload = verifier._resolve_reference(copied_root, reference)
     return verifier._apply_transforms(payload, transforms_node=transforms, signature=copied_signature)
@@ -82,22 +63,6 @@ def _fast_bytes(
     payload = verifier._resolve_reference(root, reference)
     transforms = verifier._find(reference, "Transforms", require=False)
     return verifier._canonical_payload(payload, transforms, signature, detach=detach)
-
-
-def _follow(root: etree._Element, path: list[int]) -> etree._Element:
-    for index in path:
-        root = root[index]
-    return root
-
-
-def _path(root: etree._Element, node: etree._Element) -> list[int]:
-    path = []
-    while node is not root:
-        parent = node.getparent()
-        assert parent is not None
-        path.append(parent.index(node))
-        node = parent
-    return path[::-1]
 
 
 def test_dsig_equivalence_covers_the_vectors() -> None:
@@ -130,7 +95,7 @@ def test_dsig_equivalence_in_place_bytes_match_signxml_copies(name: str, data: b
                 inclusive_ns_prefixes=verifier._get_inclusive_ns_prefixes(method),
             )
             assert prepared.signed_info_c14n == expected, name
-        signature_path = _path(root, signature)
+        signature_path = path_to(root, signature)
         for index, reference in enumerate(signed_info.iterfind(f"{DS}Reference")):
             # When a reference is canonicalised without signxml's copies, keeping the tree
             fast = _outcome(_fast_bytes, verifier, root, signature, reference, detach=False)
@@ -141,7 +106,7 @@ def test_dsig_equivalence_in_place_bytes_match_signxml_copies(name: str, data: b
             assert fast == slow, f"{name} {reference.get('URI')!r}"
             # And so are they when the signature is detached from a tree of its own (the last reference)
             own = parse_xml(data)
-            own_signature = _follow(own, signature_path)
+            own_signature = follow(own, signature_path)
             own_reference = own_signature.findall(f"{DS}SignedInfo/{DS}Reference")[index]
             detached = _outcome(_fast_bytes, verifier, own, own_signature, own_reference, detach=True)
             assert detached == slow, f"{name} {reference.get('URI')!r} detached"

@@ -25,7 +25,7 @@ from signing.safe_xml import parse_xml
 from signing.trust import TrustStore
 from signing.xmldsig import EXC_C14N, SignaturePolicy, sign_xml, verify_xml
 from tests.signing.conftest import Pki
-from tests.signing.vectors import parsable_documents
+from tests.signing.vectors import follow, parsable_documents, path_to
 
 DS = "{http://www.w3.org/2000/09/xmldsig#}"
 INCLUSIVE_C14N = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
@@ -45,26 +45,10 @@ def _verifier(excise: bool, source_bytes: int | None = None) -> Verifier:
     return Verifier(config, excise_empty_xmlns=excise, source_bytes=source_bytes)
 
 
-def _path(root: etree._Element, node: etree._Element) -> list[int]:
-    path = []
-    while node is not root:
-        parent = node.getparent()
-        assert parent is not None
-        path.append(parent.index(node))
-        node = parent
-    return path[::-1]
-
-
-def _follow(root: etree._Element, path: list[int]) -> etree._Element:
-    for index in path:
-        root = root[index]
-    return root
-
-
 def _signxml_bytes(verifier: Verifier, data: bytes, signature_path: list[int], index: int) -> object:
     # signxml 5.2's _verify_reference up to the digest, on a copy of its own.
     root = verifier._fromstring(verifier._tostring(parse_xml(data)))
-    signature = _follow(root, signature_path)
+    signature = follow(root, signature_path)
     reference = signature.findall(f"{DS}SignedInfo/{DS}Reference")[index]
     transforms = verifier._find(reference, "Transforms", require=False)
     payload = verifier._resolve_reference(root, reference)
@@ -100,7 +84,7 @@ def _root_references(data: bytes) -> Iterator[tuple[list[int], int]]:
             transforms = reference.find(f"{DS}Transforms")
             plan = verifier._plan(payload, transforms, signature, detach=True)
             if payload is root and plan is not None and plan.detach:
-                yield _path(root, signature), index
+                yield path_to(root, signature), index
 
 
 ROOT_REFERENCES = [
@@ -136,7 +120,7 @@ def test_dsig_in_place_digest_and_element_match_signxml(
         monkeypatch.setattr(dsig, "HELD_OUT", held_out)
         monkeypatch.setattr(dsig, "SEARCH_ABOVE", 0 if held_out == 0 else dsig.SEARCH_ABOVE)
         root = parse_xml(data)
-        signature = _follow(root, signature_path)
+        signature = follow(root, signature_path)
         reference = signature.findall(f"{DS}SignedInfo/{DS}Reference")[index]
         plan = verifier._plan(root, reference.find(f"{DS}Transforms"), signature, detach=True)
         assert plan is not None

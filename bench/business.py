@@ -39,8 +39,11 @@ from typing import Any
 
 # `python bench/business.py` puts bench/ first on sys.path, where bench/mappings.py would shadow
 # the mappings package: drop it.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path[:] = [str(Path(__file__).resolve().parent.parent)] + [
+    p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
+]
 
+from bench._common import free_port, process_cpu_seconds, stop, wait_port  # noqa: E402
 from connectors.business_registry.data import Registry  # noqa: E402
 from connectors.business_registry.hub_config import LOOKUP_SERVICE, business_fragment  # noqa: E402
 from connectors.business_registry.sandbox import (  # noqa: E402
@@ -63,12 +66,6 @@ VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
 }
 DIRECT_HEADERS = {"Authorization": encode_credentials(SANDBOX_CREDENTIALS), "Accept": "application/json"}
 HUB_HEADERS = {"X-Road-Client": CLIENT, "X-Api-Key": KEY}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # ---- the processes -------------------------------------------------------------------------------
@@ -122,36 +119,8 @@ def run_hub(port: int, sandbox_url: str, variant: str, store_url: str, namespace
     uvloop.run(main())
 
 
-def wait_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"nothing listening on {port}")
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) of a process so far (Linux /proc; NaN elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def spawn(*args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(15)
-    except subprocess.TimeoutExpired:
-        process.kill()
 
 
 # ---- the load generators -------------------------------------------------------------------------
@@ -347,9 +316,9 @@ def measure(
                     spy = py_spy(hubs.processes[variants[0]].pid, seconds, profile)
                 target = direct if variant is None else hubs.target(variant, fixed)
                 pid = None if variant is None else hubs.processes[variant].pid
-                before = cpu_seconds(pid) if pid is not None else float("nan")
+                before = process_cpu_seconds(pid) if pid is not None else float("nan")
                 run = load(target)
-                used = cpu_seconds(pid) - before if pid is not None else float("nan")
+                used = process_cpu_seconds(pid) - before if pid is not None else float("nan")
                 run["cpu_ms"] = used / run["n"] * 1000 if run["n"] else float("nan")
                 samples.setdefault((name, path), []).append(run)
                 if spy is not None:

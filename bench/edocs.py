@@ -21,7 +21,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,7 +32,11 @@ from typing import Any
 
 # `python bench/edocs.py` puts bench/ first on sys.path, where bench/mappings.py would shadow the
 # mappings package: drop it.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path[:] = [str(Path(__file__).resolve().parent.parent)] + [
+    p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
+]
+
+from bench._common import free_port, port_open, process_cpu_seconds, stop  # noqa: E402
 
 RABBIT = os.environ.get("LGSP_BENCH_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 POSTGRES_ADMIN = os.environ.get("LGSP_BENCH_POSTGRES_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -41,20 +44,6 @@ SENDER = "000.00.00.H40"
 RECIPIENTS = ("H40.12", "H40.13", "H40.14")
 CLIENT = f"VN/GOV/{SENDER}/edoc"
 KEY = "bench-key"
-
-
-def reachable(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1.0):
-            return True
-    except OSError:
-        return False
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # ---- the hub processes -------------------------------------------------------------------------------
@@ -100,14 +89,6 @@ def spawn(*args: str) -> subprocess.Popen[bytes]:
     return process
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-
-
 def memory(pid: int) -> dict[str, int]:
     """VmRSS and VmHWM (peak) of a process, in MiB."""
     values = {}
@@ -123,11 +104,6 @@ def machine_busy() -> tuple[float, float]:
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     idle = values[3] + values[4]
     return sum(values) - idle, sum(values)
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # ---- the packages ------------------------------------------------------------------------------------
@@ -313,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     light = [p for p in rest if not p[1]]
     heavy = [p for p in rest if p[1]]
 
-    real = reachable(5672) and reachable(5432)
+    real = port_open(5672) and port_open(5432)
     database = f"lgsp_bench_{uuid.uuid4().hex[:10]}"
     if real:
         asyncio.run(_admin(f'CREATE DATABASE "{database}"'))
@@ -335,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         # Warm-up: three packages not counted (connections, caches, first-call costs).
         asyncio.run(submit_all(url, warm, 3))
         before = {name: memory(p.pid) for name, p in processes.items()}
-        cpu_before = {name: cpu_seconds(p.pid) for name, p in processes.items()}
+        cpu_before = {name: process_cpu_seconds(p.pid) for name, p in processes.items()}
         machine_before = machine_busy()
         client_before = time.process_time()
         first_submit = time.time()
@@ -348,11 +324,11 @@ def main(argv: list[str] | None = None) -> int:
             wait_delivered(store_url, expected + 3 * len(RECIPIENTS), 120 if not args.quick else 60)
         )
         after = {name: memory(p.pid) for name, p in processes.items()}
-        cpu = {name: cpu_seconds(p.pid) - cpu_before[name] for name, p in processes.items()}
+        cpu = {name: process_cpu_seconds(p.pid) - cpu_before[name] for name, p in processes.items()}
         machine_after = machine_busy()
     finally:
         for process in processes.values():
-            stop(process)
+            stop(process, 20)
         if real:
             asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
 

@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,19 +32,17 @@ from typing import Any
 
 # `python bench/population.py` puts bench/ first on the path, where bench/mappings.py would shadow
 # the mappings package: keep this script's own folder off the import path.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path[:] = [str(Path(__file__).resolve().parent.parent)] + [
+    p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
+]
+
+from bench._common import free_port, process_cpu_seconds, stop, wait_port  # noqa: E402
 
 CLIENT = "VN/GOV/000.00.00.H40/bench"
 KEY = "bench-key"
 RABBIT = os.environ.get("LGSP_BENCH_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 SEED, SIZE = 20240601, 100_000
 SANDBOX_PATH = "/dancuquocgia"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def personal_ids(count: int = 1000) -> list[str]:
@@ -105,17 +102,6 @@ def run_hub(port: int, endpoint: str, broker_url: str, store_url: str, namespace
     uvloop.run(main())
 
 
-def wait_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"nothing listening on {port}")
-
-
 _LOGS: dict[int, Any] = {}
 
 
@@ -131,15 +117,6 @@ def stderr_of(process: subprocess.Popen[bytes]) -> str:
     log = _LOGS[process.pid]
     log.seek(0)
     return str(log.read().decode(errors="replace"))[-2000:]
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
 
 
 # ---- the load ------------------------------------------------------------------------------------
@@ -266,11 +243,7 @@ def cpu_seconds(pid: int | None) -> float:
     """CPU time (user + system) of a process so far: this one when `pid` is None (Linux /proc)."""
     if pid is None:
         return time.process_time()
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return process_cpu_seconds(pid)
 
 
 async def interleaved(

@@ -21,7 +21,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,19 +30,17 @@ from pathlib import Path
 from typing import Any
 
 # bench/mappings.py would shadow the `mappings` package when this file runs as a script.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path[:] = [str(Path(__file__).resolve().parent.parent)] + [
+    p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
+]
+
+from bench._common import free_port, process_cpu_seconds, stop, wait_port  # noqa: E402
 
 CLIENT = "VN/GOV/000.00.00.H40/bench"
 KEY = "bench-key"
 SERVICE_PATH = "/r1/VN/GOV/000.00.00.H40/backend/echo/v1/item"
 BODY = b"x" * 1024
 RABBIT = os.environ.get("LGSP_BENCH_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # ---- the processes -------------------------------------------------------------------------------
@@ -166,17 +163,6 @@ def delete_namespace(url: str, hub: Any, namespace: str) -> None:
         connection.close()
 
 
-def wait_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"nothing listening on {port}")
-
-
 def spawn(*args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
@@ -190,24 +176,9 @@ def wait_ready(process: subprocess.Popen[bytes]) -> None:
         )
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-
-
 def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU time of processes so far (Linux /proc; NaN elsewhere)."""
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return float("nan")
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+    return sum(process_cpu_seconds(pid) for pid in pids)
 
 
 # ---- the load generators -------------------------------------------------------------------------

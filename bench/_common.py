@@ -5,9 +5,11 @@ off it (bench/mappings.py would shadow the `mappings` package), then import this
 """
 
 import os
+import re
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -55,3 +57,41 @@ def process_cpu_seconds(pid: int) -> float:
     except OSError:
         return float("nan")
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(script: str, args: list[str], timeout: float) -> dict[str, float]:
+    """Run wrk with a Lua `script` and `args` (threads, connections, duration, URL, ...) and read its
+    report: req/s, p50 and p99 in ms (`--latency` is added), errors (non-2xx/3xx and socket errors,
+    timeouts included) and the number of requests."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as file:
+        file.write(script)
+    try:
+        out = subprocess.run(
+            ["wrk", "--latency", "-s", file.name, *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(file.name)
+
+    def ms(label: str) -> float:
+        match = re.search(rf"^\s*{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if not match:
+            return float("nan")
+        value, unit = float(match.group(1)), match.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    total = re.search(r"(\d+) requests in", out)
+    return {
+        "rps": float(rps.group(1)) if rps else float("nan"),
+        "p50": ms("50%"),
+        "p99": ms("99%"),
+        "errors": (int(non_2xx.group(1)) if non_2xx else 0)
+        + (sum(int(n) for n in sockets.groups()) if sockets else 0),
+        "n": int(total.group(1)) if total else 0,
+    }

@@ -43,7 +43,7 @@ sys.path[:] = [str(Path(__file__).resolve().parent.parent)] + [
     p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
 ]
 
-from bench._common import free_port, process_cpu_seconds, stop, wait_port  # noqa: E402
+from bench._common import free_port, process_cpu_seconds, run_wrk, stop, wait_port  # noqa: E402
 from connectors.business_registry.data import Registry  # noqa: E402
 from connectors.business_registry.hub_config import LOOKUP_SERVICE, business_fragment  # noqa: E402
 from connectors.business_registry.sandbox import (  # noqa: E402
@@ -189,50 +189,11 @@ def wrk_load(target: Target, in_flight: int, seconds: float) -> dict[str, float]
         "local i = 0",
         f"function request() i = i + 1; return wrk.format(nil, prefix .. codes[((i * {threads} + id) % #codes) + 1]) end",
     ]
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write("\n".join(lines) + "\n")
-    try:
-        out = subprocess.run(
-            [
-                "wrk",
-                f"-t{threads}",
-                f"-c{in_flight}",
-                f"-d{max(1, int(seconds))}s",
-                "--latency",
-                "--timeout",
-                "10s",
-                "-s",
-                script.name,
-                url.group(1),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=seconds + 60,
-            check=True,
-        ).stdout
-    finally:
-        os.unlink(script.name)
-
-    def ms(label: str) -> float:
-        match = re.search(rf"^\s*{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-        if not match:
-            return float("nan")
-        value, unit = float(match.group(1)), match.group(2)
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    total = re.search(r"(\d+) requests in", out)
-    errors = int(non_2xx.group(1)) if non_2xx else 0
-    errors += sum(int(n) for n in sockets.groups()) if sockets else 0  # timeouts (2 s) included
-    return {
-        "rps": rps,
-        "p50": ms("50%"),
-        "p99": ms("99%"),
-        "errors": errors,
-        "n": int(total.group(1)) if total else 0,
-    }
+    return run_wrk(
+        "\n".join(lines) + "\n",
+        [f"-t{threads}", f"-c{in_flight}", f"-d{max(1, int(seconds))}s", "--timeout", "10s", url.group(1)],
+        timeout=seconds + 60,
+    )
 
 
 # ---- the run -------------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import shutil
 import signal
 import statistics
@@ -34,7 +33,7 @@ sys.path[:] = [str(Path(__file__).resolve().parent.parent)] + [
     p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
 ]
 
-from bench._common import free_port, process_cpu_seconds, stop, wait_port  # noqa: E402
+from bench._common import free_port, process_cpu_seconds, run_wrk, stop, wait_port  # noqa: E402
 
 CLIENT = "VN/GOV/000.00.00.H40/bench"
 KEY = "bench-key"
@@ -230,34 +229,11 @@ def wrk_load(url: str, headers: dict[str, str], in_flight: int, seconds: float) 
     """wrk, one thread, one connection per request in flight, with its latency distribution."""
     lines = ['wrk.method = "POST"', f'wrk.body = string.rep("x", {len(BODY)})']
     lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write("\n".join(lines) + "\n")
-    out = subprocess.run(
-        ["wrk", "-t1", f"-c{in_flight}", f"-d{max(1, round(seconds))}s", "--latency", "-s", script.name, url],
-        capture_output=True,
-        text=True,
+    return run_wrk(
+        "\n".join(lines) + "\n",
+        ["-t1", f"-c{in_flight}", f"-d{max(1, round(seconds))}s", url],
         timeout=seconds + 60,
-        check=True,
-    ).stdout
-    os.unlink(script.name)
-
-    def ms(label: str) -> float:
-        match = re.search(rf"^\s*{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-        if not match:
-            return float("nan")
-        value, unit = float(match.group(1)), match.group(2)
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    return {
-        "rps": rps,
-        "p50": ms("50%"),
-        "p99": ms("99%"),
-        "errors": (int(non_2xx.group(1)) if non_2xx else 0)
-        + (sum(int(n) for n in socket_errors.groups()) if socket_errors else 0),
-    }
+    )
 
 
 # ---- the run -------------------------------------------------------------------------------------

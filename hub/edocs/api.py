@@ -17,7 +17,6 @@ X-Api-Key); errors are ``{type, message, detail}``.
 
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -43,9 +42,9 @@ from hub.edocs.errors import (
 )
 from hub.edocs.ingest import MULTIPART_OVERHEAD, Spool, is_multipart, split_multipart, spool_body
 from hub.edocs.service import EdocCaller, EdocsService, StatusInput
-from hub.envelope import new_id, utcnow
+from hub.envelope import new_id
 from hub.errors import StoreError
-from hub.store import ExchangeRecord
+from hub.gateway.common import Attempt, record
 
 if TYPE_CHECKING:
     from hub.runtime import Hub
@@ -227,9 +226,15 @@ class Endpoint:
         *,
         on_error: Callable[[Exception], Response] = error_response,
     ) -> Response:
-        started = time.perf_counter()
-        received = utcnow()
-        client = request.headers.get("x-road-client") or request.headers.get("x-systemid") or "-"
+        attempt = Attempt(
+            method=request.method,
+            message_id=new_id(),
+            client=request.headers.get("x-road-client") or request.headers.get("x-systemid") or "-",
+            service=self._label,
+            operation=operation,
+            request_bytes=int(request.headers.get("content-length") or 0),
+        )
+        client = attempt.client
         try:
             if await self.hub.in_maintenance():
                 response = Response(
@@ -250,30 +255,12 @@ class Endpoint:
             )
             log.log(level, "edocs %s refused for %s: %s", operation, client, exc)
             response = on_error(exc)
-        elapsed = time.perf_counter() - started
-        metrics = self.hub.metrics
-        metrics.requests.labels(self._label, str(response.status_code)).inc()
-        metrics.latency.labels(self._label).observe(elapsed)
-        error_type = response.headers.get("X-Road-Error")
-        if error_type:
-            metrics.errors.labels(self._label, error_type).inc()
-        self.hub.exchange_log.add(
-            ExchangeRecord(
-                message_id=new_id(),
-                request_id=new_id(),
-                client=client[:512],
-                service=self._label,
-                operation=operation,
-                method=request.method,
-                status=response.status_code,
-                error_type=error_type,
-                request_bytes=int(request.headers.get("content-length") or 0),
-                response_bytes=int(response.headers.get("content-length") or 0),
-                received_at=received,
-                completed_at=utcnow(),
-                duration_ms=elapsed * 1000.0,
-            )
-        )
+        attempt.client = client[:512]
+        attempt.response_bytes = int(response.headers.get("content-length") or 0)
+        attempt.error_type = response.headers.get("X-Road-Error")
+        if attempt.error_type:
+            self.hub.metrics.count_error(self._label, attempt.error_type)
+        record(self.hub, attempt, response.status_code)
         return response
 
 

@@ -49,6 +49,7 @@ class ExchangeLog:
         self._batch_size = batch_size
         self._interval = interval
         self._pending: list[ExchangeRecord] = []
+        self._writing = asyncio.Lock()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -63,14 +64,16 @@ class ExchangeLog:
             self._wakeup.set()
 
     async def flush(self) -> None:
-        batch, self._pending = self._pending, []
-        if not batch:
-            return
-        try:
-            await self._store.insert_exchanges([_row(r) for r in batch])
-        except StoreError:
-            log.exception("exchange log: %d records not written; kept for the next flush", len(batch))
-            self._pending[:0] = batch
+        """Write every record added so far, including a batch the background task is writing."""
+        async with self._writing:
+            batch, self._pending = self._pending, []
+            if not batch:
+                return
+            try:
+                await self._store.insert_exchanges([_row(r) for r in batch])
+            except StoreError:
+                log.exception("exchange log: %d records not written; kept for the next flush", len(batch))
+                self._pending[:0] = batch
 
     async def _run(self) -> None:
         while not self._closing:

@@ -14,6 +14,7 @@ what the sender signed.
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import json
 import re
@@ -199,6 +200,27 @@ def split_multipart(
 # ---- the skeleton --------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def attachment_texts_held(root: etree._Element) -> Iterator[int]:
+    """Take the base64 text of each attachment out of the tree for the duration, and put it back; yields
+    how many were taken.
+
+    The XSD's ``base64Binary`` check of a megabyte of text costs more than parsing it; with the text held
+    out, the schema checks the package's structure, and the storage pass's strict decoder checks the
+    base64 (refusing the package before anything is committed). Only a ``ContentTransferEncoded`` holding
+    nothing but text is emptied, so what the schema sees is always a fragment the decoder checks whole.
+    """
+    taken: list[tuple[etree._Element, str | bytes | None]] = []
+    try:
+        for node in root.iterfind("e:AttachmentEncoded/e:Attachment/e:ContentTransferEncoded", NAMESPACES):
+            if len(node) == 0 and node.text is not None:
+                taken.append((node, _take_text(node, "")))
+        yield len(taken)
+    finally:
+        for node, text in reversed(taken):
+            node.text = text  # type: ignore[assignment]  # ASCII bytes: copied into the tree once
+
+
 def make_skeleton(root: etree._Element, hub_organ_id: str, timestamp: str) -> tuple[bytes, tuple[str, ...]]:
     """Serialize the package with each attachment's text replaced by a unique marker and the hub's
     TraceHeader appended; returns the skeleton and its markers, in attachment order. The tree is left as
@@ -289,15 +311,38 @@ class _Base64Sink:
         self._last = ""
         self._buffer = bytearray()
         self._hash = hashlib.sha256()
+        self._pieces: list[str] = []
+        self._held = 0
         self.size = 0
 
     def feed(self, text: str) -> None:
+        # libxml2 hands character data over a few hundred characters at a time: gathered here, it is
+        # tokenised, decoded and hashed 64 KiB at a time (the same tokens, far fewer calls).
+        self._pieces.append(text)
+        self._held += len(text)
+        if self._held >= READ_CHUNK:
+            self._drain()
+
+    def _drain(self) -> None:
+        if not self._pieces:
+            return
+        text = "".join(self._pieces)
+        self._pieces, self._held = [], 0
+        chars: list[str] = []
         for match in _TOKENS.finditer(text):
             token = match.group()
             if token[0] in _WHITESPACE:
                 self._ws += token
             else:
                 self._chars(token)
+                chars.append(token)
+        if chars:
+            data = self._carry + "".join(chars)
+            cut = len(data) - len(data) % 4
+            if cut:
+                self._decode(data[:cut])
+                self._last = data[cut - 4 : cut]
+            self._carry = data[cut:]
 
     def _chars(self, token: str) -> None:
         if not self._seen:
@@ -306,12 +351,6 @@ class _Base64Sink:
             self._close_run(self._run, self._ws)
             self._run, self._ws = 0, ""
         self._run += len(token)
-        data = self._carry + token
-        cut = len(data) - len(data) % 4
-        if cut:
-            self._decode(data[:cut])
-            self._last = data[cut - 4 : cut]
-        self._carry = data[cut:]
 
     def _close_run(self, length: int, ws: str) -> None:
         if self._runs is None:
@@ -338,11 +377,12 @@ class _Base64Sink:
         self._hash.update(data)
         self.size += len(data)
         self._buffer += data
-        if len(self._buffer) >= STORE_CHUNK:
-            self._emit(bytes(self._buffer))
-            self._buffer.clear()
+        while len(self._buffer) >= STORE_CHUNK:
+            self._emit(bytes(self._buffer[:STORE_CHUNK]))
+            del self._buffer[:STORE_CHUNK]
 
     def finish(self) -> tuple[dict[str, Any], str]:
+        self._drain()
         if self._carry:
             raise PackageInvalid(
                 "ContentTransferEncoded: the base64 text length is not a multiple of 4",
@@ -514,6 +554,7 @@ __all__ = [
     "Spool",
     "assemble",
     "attachment_parser",
+    "attachment_texts_held",
     "encode_attachment",
     "is_multipart",
     "layout_json",

@@ -50,6 +50,7 @@ from hub.edocs.ingest import (
     Spool,
     assemble,
     attachment_parser,
+    attachment_texts_held,
     encode_attachment,
     layout_json,
     make_skeleton,
@@ -166,18 +167,22 @@ class EdocsService:
         # Parsed from the spool piece by piece, and hashed on the way: the body is never held whole.
         digest = hashlib.sha256()
         root = parse_edxml(spool.chunks(digest=digest), max_bytes=self.settings.max_package_bytes)
-        self._schema.validate(root)
-        if kind_of(root) != "package":
-            raise PackageInvalid(
-                "this is a status message: POST it to /v1/edocs/{id}/status", element="StatusCode"
-            )
-        organ = sender_of(root)
-        if organ != caller.organ:
-            raise CallerRefused(
-                f"client {caller.client} acts for {caller.organ}, not for From/OrganId {organ}", kind="denied"
-            )
-        # The skeleton is taken first: verification then owns the tree (no copy) and may detach its signature.
-        skeleton, markers = make_skeleton(root, self.settings.hub_organ_id, format_timestamp(received_at))
+        # The attachments' base64 is checked by the storage pass's strict decoder, not twice (ingest.py).
+        with attachment_texts_held(root):
+            self._schema.validate(root)
+            if kind_of(root) != "package":
+                raise PackageInvalid(
+                    "this is a status message: POST it to /v1/edocs/{id}/status", element="StatusCode"
+                )
+            organ = sender_of(root)
+            if organ != caller.organ:
+                raise CallerRefused(
+                    f"client {caller.client} acts for {caller.organ}, not for From/OrganId {organ}",
+                    kind="denied",
+                )
+            # The skeleton is taken first: verification then owns the tree (no copy) and may detach its
+            # signature.
+            skeleton, markers = make_skeleton(root, self.settings.hub_organ_id, format_timestamp(received_at))
         verified = self._verifier.verify(
             root,
             caller.member,

@@ -32,9 +32,11 @@ from hub.edocs.edxml import (
 )
 from hub.edocs.errors import PackageInvalid, PackageMalformed, PackageTooLarge
 from hub.edocs.ingest import (
+    STORE_CHUNK,
     AttachmentExtractor,
     assemble,
     attachment_parser,
+    attachment_texts_held,
     encode_attachment,
     make_skeleton,
 )
@@ -225,3 +227,47 @@ def test_edxml_kind_of_real_xmlsec1_package_is_a_package() -> None:
     # When its kind is asked / Then it is a package (its body is not the schema's, so it is not validated)
     assert kind_of(root) == "package"
     assert SCHEMA.errors(root)[0].element == "DocumentContent"
+
+
+def _decode(data: bytes, piece: int) -> tuple[list[object], list[tuple[int, int, bytes]]]:
+    extractor = AttachmentExtractor()
+    parser = attachment_parser(extractor)
+    for start in range(0, len(data), piece):
+        parser.feed(data[start : start + piece])
+    records = parser.close()
+    return [(r.position, r.size, r.sha256, r.chunks, r.layout) for r in records], extractor.pending
+
+
+def test_edxml_attachment_decoding_does_not_depend_on_how_the_text_arrives() -> None:
+    # Given a package with a wrapped, an irregular and a single-line attachment, over a stored chunk each
+    payloads = [os.urandom(300_001), os.urandom(270_000), os.urandom(STORE_CHUNK * 2)]
+    attachments = [
+        Attachment(f"cid:{i}", f"f{i}.bin", "application/octet-stream", p) for i, p in enumerate(payloads)
+    ]
+    data = _relayout(package(None, attachments=attachments))
+    # When it is decoded fed 7 bytes at a time, and all at once
+    small, small_chunks = _decode(data, 7)
+    whole, whole_chunks = _decode(data, len(data))
+    # Then the records, layouts and chunks are the same, every chunk but an attachment's last is full-size
+    assert small == whole and small_chunks == whole_chunks
+    for position, payload in enumerate(payloads):
+        pieces = [d for p, _, d in whole_chunks if p == position]
+        assert b"".join(pieces) == payload
+        assert all(len(p) == STORE_CHUNK for p in pieces[:-1]) and 0 < len(pieces[-1]) <= STORE_CHUNK
+    assert [r[4].get("line") for r in whole] == [76, None, 0] and "runs" in whole[1][4]  # type: ignore[index,union-attr]
+
+
+def test_edxml_attachment_texts_held_are_put_back() -> None:
+    # Given a package with an attachment of plain text and one with a comment inside its text
+    data = package(None, attachments=[Attachment("cid:1", "a", "text/plain", b"ABCDEF")] * 2)
+    root = etree.fromstring(data)
+    plain, commented = root.iterfind(".//{*}ContentTransferEncoded")
+    commented.text = "QUJD"
+    commented.append(etree.Comment("c"))
+    commented[0].tail = "REVG"
+    before = etree.tostring(root)
+    # When the attachment texts are held out
+    with attachment_texts_held(root) as taken:
+        # Then only the plain one is emptied, and the tree is whole again afterwards
+        assert taken == 1 and not plain.text and commented.text == "QUJD"
+    assert etree.tostring(root) == before

@@ -1,6 +1,7 @@
 """Submission through the gateway: what is accepted, and each refusal with its reason and status;
 a refused package stores and queues nothing."""
 
+import base64
 import os
 import shutil
 import subprocess
@@ -14,7 +15,7 @@ from lxml import etree
 from signxml import XMLSigner
 
 from hub.edocs import tables
-from hub.edocs.edxml import NS
+from hub.edocs.edxml import NS, Attachment, sign_package
 from signing.xmldsig import DS_NS
 from tests.edocs.harness import (
     LEGACY,
@@ -199,6 +200,55 @@ async def test_submission_schema_error_names_the_element(edocs: RunningEdocs) ->
     broken = package(None).replace(b"<Subject>", b"<Subjec>").replace(b"</Subject>", b"</Subjec>")
     status, kind, detail = _error(await edocs.submit(broken))
     assert (status, kind, detail["element"]) == (400, "Client.InvalidRequest", "Subjec")
+
+
+def _signed(data: bytes, pki: Pki) -> bytes:
+    issued = pki.members[SENDER]
+    return sign_package(data, issued.key, [issued.certificate])
+
+
+@pytest.mark.parametrize("text", [b"not base64!", b"QUJD=REVG", b"QUJDR", b"QR=="])
+async def test_submission_attachment_that_is_not_base64_is_refused_and_nothing_stored(
+    edocs: RunningEdocs, pki: Pki, text: bytes
+) -> None:
+    # Given a package signed by its sender whose attachment's text is not (canonical) base64
+    attachment = Attachment("cid:1", "a.txt", "text/plain", b"A")
+    data = package(None, attachments=[attachment]).replace(base64.b64encode(b"A"), text)
+    # When submitted
+    status, kind, detail = _error(await edocs.submit(_signed(data, pki)))
+    # Then the attachment is named, and no document, attachment or delivery is stored
+    assert (status, kind, detail["element"]) == (400, "Client.InvalidRequest", "ContentTransferEncoded")
+    assert await _counts(edocs) == (0, 0)
+    async with edocs.hub.store.engine.connect() as connection:
+        assert not await connection.scalar(sa.select(sa.func.count()).select_from(tables.attachment_chunks))
+
+
+async def test_submission_attachment_with_an_element_inside_fails_the_schema(
+    edocs: RunningEdocs, pki: Pki
+) -> None:
+    # Given an attachment whose base64 text holds an element (valid base64 on each side of it)
+    attachment = Attachment("cid:1", "a.txt", "text/plain", b"ABCDEF")
+    encoded = base64.b64encode(b"ABCDEF")
+    data = package(None, attachments=[attachment]).replace(encoded, encoded[:4] + b"<x/>" + encoded[4:])
+    # When submitted / Then the schema refuses it, naming the element
+    status, kind, _ = _error(await edocs.submit(_signed(data, pki)))
+    assert (status, kind) == (400, "Client.InvalidRequest")
+    assert await _counts(edocs) == (0, 0)
+
+
+async def test_submission_attachment_is_stored_and_served_as_sent(edocs: RunningEdocs, pki: Pki) -> None:
+    # Given a signed package with two attachments
+    payloads = [os.urandom(30_000), b"hello"]
+    attachments = [
+        Attachment(f"cid:{i}", f"f{i}.bin", "application/octet-stream", p) for i, p in enumerate(payloads)
+    ]
+    response = await edocs.submit(package(pki, attachments=attachments))
+    # When it is accepted / Then each attachment reads back as sent
+    assert response.status_code == 201, response.text
+    hub_id = response.json()["id"]
+    for position, payload in enumerate(payloads):
+        got = await edocs.http.get(f"/v1/edocs/{hub_id}/attachments/{position}", headers=headers(SENDER))
+        assert got.status_code == 200 and got.content == payload
 
 
 async def test_submission_as_another_organ_is_denied(edocs: RunningEdocs, pki: Pki) -> None:

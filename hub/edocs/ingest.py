@@ -329,13 +329,18 @@ class _Base64Sink:
         text = "".join(self._pieces)
         self._pieces, self._held = [], 0
         chars: list[str] = []
-        for match in _TOKENS.finditer(text):
-            token = match.group()
-            if token[0] in _WHITESPACE:
-                self._ws += token
-            else:
-                self._chars(token)
-                chars.append(token)
+        if any(c in text for c in _WHITESPACE):
+            for match in _TOKENS.finditer(text):
+                token = match.group()
+                if token[0] in _WHITESPACE:
+                    self._ws += token
+                else:
+                    self._chars(token)
+                    chars.append(token)
+        elif text:
+            # One unbroken run (base64 sent as one line): what the tokeniser would find, at C speed.
+            self._chars(text)
+            chars.append(text)
         if chars:
             data = self._carry + "".join(chars)
             cut = len(data) - len(data) % 4

@@ -179,40 +179,91 @@ def serve(
         bool | None,
         typer.Option("--workers/--no-workers", help="also run connector workers in this process"),
     ] = None,
+    processes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="gateway processes on the port, connections spread among them (one per core; above 1 needs RabbitMQ)",
+        ),
+    ] = 1,
 ) -> None:
     """Run the gateway (and, with the embedded broker, the workers) until SIGINT/SIGTERM."""
     settings = _settings(config)
     _logging(settings)
     from hub.runtime import Hub
-    from hub.serving import AppServer
+    from hub.serving import AppServer, listen
 
     in_process = workers
     if in_process is None:
         in_process = settings.gateway.workers_in_process
     if in_process is None:
         in_process = settings.broker.url.startswith("embedded:")
+    host = host or settings.gateway.host
+    port = port if port is not None else settings.gateway.port
 
-    async def main() -> None:
+    async def main(sock: Any = None, ready: Callable[[], None] | None = None) -> None:
         hub = Hub.create(settings)
-        await hub.start()
+        await hub.start(migrate=sock is None)  # a process group migrates once, before it forks
         try:
             if in_process:
                 await hub.start_workers()
             await hub.start_extensions(workers=in_process)
-            server = AppServer(
-                hub.gateway_app(),
-                host=host or settings.gateway.host,
-                port=port if port is not None else settings.gateway.port,
-            )
+            server = AppServer(hub.gateway_app(), host=host, port=port, sock=sock)
             await server.start()
             _settle_heap()
-            console.print(f"gateway listening on {server.url} (broker {settings.broker.url.split('@')[-1]})")
+            if ready is None:
+                console.print(
+                    f"gateway listening on {server.url} (broker {settings.broker.url.split('@')[-1]})"
+                )
+            else:
+                ready()
             await _until_signalled()
             await server.stop()
         finally:
             await hub.stop()
 
-    _run(main)
+    if processes == 1:
+        _run(main)
+        return
+    if settings.broker.url.startswith("embedded:"):
+        err.print(
+            "[red]error:[/red] --processes above 1 needs broker.url amqp://...: the embedded broker lives inside one process"
+        )
+        raise typer.Exit(EXIT_CONFIG)
+    from hub.processes import ProcessGroup
+    from hub.store import Store
+
+    async def migrate() -> None:
+        store = Store.from_url(settings.store.url)
+        try:
+            await store.migrate()
+        finally:
+            await store.close()
+
+    _run(migrate)
+    try:
+        # Bound, not listening: it holds the port (and resolves port 0) for the processes' own sockets.
+        reserved = listen(host, port, backlog=None, reuse_port=True)
+    except OSError as exc:
+        err.print(f"[red]error:[/red] cannot listen on {host}:{port}: {exc}")
+        raise typer.Exit(EXIT_UNREACHABLE) from exc
+    bound = reserved.getsockname()[1]
+
+    def gateway_process(_: int, ready: Callable[[], None]) -> None:
+        sock = listen(host, bound, reuse_port=True)
+        _run(lambda: main(sock, ready))
+
+    group = ProcessGroup(gateway_process, processes, name="lgsp-gateway")
+    status = group.run(
+        on_ready=lambda pids: console.print(
+            f"gateway listening on http://{host}:{bound} ({processes} processes, pids "
+            f"{', '.join(map(str, pids))}; broker {settings.broker.url.split('@')[-1]})"
+        )
+    )
+    reserved.close()
+    if status:
+        raise typer.Exit(EXIT_FAILED)
 
 
 @app.command()

@@ -22,10 +22,44 @@ class _EmbeddedServer(uvicorn.Server):
         yield
 
 
-class AppServer:
-    """A uvicorn server started as a task of the running loop; `url` is its base URL."""
+def listen(host: str, port: int, *, backlog: int | None = 2048, reuse_port: bool = False) -> socket.socket:
+    """A TCP socket bound to `host`:`port` (port 0: any free one), listening unless `backlog` is None.
 
-    def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0, **options: Any) -> None:
+    `reuse_port` (SO_REUSEPORT): several processes each listen on a socket of their own on the same
+    port, and the kernel spreads new connections evenly among them (``lgsp serve --processes N``; one
+    socket shared by all would give most connections to whichever process wakes first).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        if backlog is not None:
+            sock.listen(backlog)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class AppServer:
+    """A uvicorn server started as a task of the running loop; `url` is its base URL. With `sock` (from
+    `listen`), it accepts connections on that socket."""
+
+    def __init__(
+        self,
+        app: Any,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        sock: socket.socket | None = None,
+        **options: Any,
+    ) -> None:
+        self._sock = sock
+        if sock is not None:
+            host, port = sock.getsockname()[:2]
         self.host = host
         self.port = port or free_port(host)
         options.setdefault("log_level", "warning")
@@ -39,7 +73,8 @@ class AppServer:
         return f"http://{self.host}:{self.port}"
 
     async def start(self, timeout: float = 10.0) -> "AppServer":
-        self._task = asyncio.get_running_loop().create_task(self._server.serve())
+        sockets = [self._sock] if self._sock is not None else None
+        self._task = asyncio.get_running_loop().create_task(self._server.serve(sockets=sockets))
         deadline = asyncio.get_running_loop().time() + timeout
         while not self._server.started:
             if self._task.done():
@@ -68,4 +103,4 @@ async def serving(app: Any, **options: Any) -> AsyncIterator[AppServer]:
         await server.stop()
 
 
-__all__ = ["AppServer", "free_port", "serving"]
+__all__ = ["AppServer", "free_port", "listen", "serving"]

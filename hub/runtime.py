@@ -27,7 +27,7 @@ from hub.topology import request_topology
 from hub.worker import Worker
 
 if TYPE_CHECKING:
-    from starlette.applications import Starlette
+    from hub.gateway.app import GatewayApp
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ class Hub:
         self.workers.extend(started)
         return started
 
-    def gateway_app(self) -> "Starlette":
+    def gateway_app(self) -> "GatewayApp":
         from hub.gateway.app import create_app
 
         return create_app(self)

@@ -8,6 +8,8 @@ from typing import Any
 
 import uvicorn
 
+from hub.http_protocol import CoalescingHttpToolsProtocol
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
@@ -65,6 +67,9 @@ class AppServer:
         options.setdefault("log_level", "warning")
         options.setdefault("access_log", False)
         options.setdefault("lifespan", "off")
+        options.setdefault("server_header", False)  # no software banner for scanners
+        if options.get("http", "httptools") in ("httptools", "auto"):
+            options["http"] = CoalescingHttpToolsProtocol  # a response's head and body in one write
         self._server = _EmbeddedServer(uvicorn.Config(app, host=self.host, port=self.port, **options))
         self._task: asyncio.Task[None] | None = None
 

@@ -258,3 +258,56 @@ async def test_store_reads_a_flag_once_for_many_concurrent_readers(tmp_path) -> 
     assert values == ["off"] * 50
     assert sum("hub_flags" in q for q in queries) == 1
     await store.close()
+
+
+async def test_gateway_answers_an_unexpected_failure_with_a_typed_500_and_keeps_serving(  # type: ignore[no-untyped-def]
+    tmp_path, monkeypatch
+) -> None:
+    # Given a hub whose broker fails with an error nobody foresaw on the next request
+    async with (
+        running_backend() as backend,
+        running_hub(
+            hub_config(
+                backend.url, broker_url="embedded://", store_url=f"sqlite+aiosqlite:///{tmp_path}/h.db"
+            )
+        ) as running,
+    ):
+        real_request = running.hub.broker.request
+        calls = 0
+
+        async def failing_once(*args, **kwargs):  # type: ignore[no-untyped-def]
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                raise RuntimeError("boom")
+            return await real_request(*args, **kwargs)
+
+        monkeypatch.setattr(running.hub.broker, "request", failing_once)
+        # When a member calls a service
+        response = await running.http.post(ECHO, content=b"x", headers=running.headers())
+        # Then it gets the internal-error type as JSON, not a plain-text page, and the next call works
+        assert response.status_code == 500
+        assert error_type(response) == "Server.ServerProxy.InternalError"
+        assert "boom" not in response.text, "internal details stay in the log"
+        assert (await running.http.post(ECHO, content=b"x", headers=running.headers())).status_code == 200
+
+
+async def test_gateway_routes_other_paths_and_methods_past_the_r1_handler(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    async with (
+        running_backend() as backend,
+        running_hub(
+            hub_config(
+                backend.url, broker_url="embedded://", store_url=f"sqlite+aiosqlite:///{tmp_path}/h.db"
+            )
+        ) as running,
+    ):
+        # An r1 path with a method REST r1 does not define is refused by the router, not handled
+        traced = await running.http.request("TRACE", ECHO, headers=running.headers())
+        assert traced.status_code in (404, 405) and "x-road-id" not in traced.headers
+        assert backend.calls == []
+        # Paths outside /r1/ reach their own routes, or none
+        assert (await running.http.get("/healthz")).status_code == 200
+        assert (await running.http.get("/r1")).status_code == 404
+        assert (await running.http.get("/nothing/here")).status_code == 404
+        # The gateway does not advertise its server software
+        assert "server" not in (await running.http.get("/healthz")).headers

@@ -8,9 +8,11 @@ process ("2 proc"), and on the embedded broker. Every row of a run is driven by 
 generator: wrk with a fixed connection count (one per request in flight) and its latency
 distribution, or without wrk (and in --quick) a keep-alive asyncio client on the hub's own HTTP/1.1
 transport. `hub cpu` is the hub's process time over the run, in % of one core (both processes for
-"2 proc"). The LAST line is ``RATIO hub/direct <value>`` for RabbitMQ (one process) in regime (a).
+"2 proc"). Regime (a) runs `--rounds` (3) interleaved rounds, each path once per round, and reports
+each path's median; regime (b) runs once. The LAST line is ``RATIO hub/direct <value>`` for RabbitMQ
+(one process) in regime (a).
 
-    python bench/query_overhead.py            # full run (about 3 minutes)
+    python bench/query_overhead.py            # full run (about 5 minutes)
     python bench/query_overhead.py --quick    # seconds-long smoke run (CI)
 """
 
@@ -247,9 +249,20 @@ SETUPS = {
 
 
 def measure(
-    regime: str, latency_ms: float, in_flight: int, seconds: float, setups: list[str], use_wrk: bool
+    regime: str,
+    latency_ms: float,
+    in_flight: int,
+    seconds: float,
+    setups: list[str],
+    use_wrk: bool,
+    rounds: int = 1,
 ) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
+    """One row per path: the median of `rounds` interleaved rounds (direct, then each hub setup).
+
+    Interleaving puts every path through the same moments of the machine: a background burst that
+    slows one round slows that round's direct calls too, and the median leaves the odd round out.
+    """
+    runs: dict[str, list[dict[str, Any]]] = {"direct": []}
     backend_port = free_port()
     backend = spawn("backend", str(backend_port), str(latency_ms))
     workdir = Path(tempfile.mkdtemp(prefix="lgsp-bench-"))
@@ -263,39 +276,45 @@ def measure(
             return asyncio.run(python_load(url, headers, in_flight, seconds))
 
         load(f"{backend_url}/warm", {})  # warm-up
-        rows.append(
-            {"regime": regime, "path": "direct", "cpu": float("nan"), **load(f"{backend_url}/item", {})}
-        )
-        for setup in setups:
-            label, broker, split = SETUPS[setup]
-            hub_port = free_port()
-            broker_url = RABBIT if broker == "rabbitmq" else "embedded://"
-            common = (
-                backend_url,
-                broker_url,
-                f"sqlite+aiosqlite:///{workdir}/{setup}.db",
-                f"bench{os.getpid()}",
-            )
-            processes = [spawn("hub", str(hub_port), *common, "gateway" if split else "all")]
-            try:
-                wait_ready(processes[0])
-                if split:
-                    processes.append(spawn("hub", "0", *common, "worker"))
-                    wait_ready(processes[1])
-                headers = {"X-Road-Client": CLIENT, "X-Api-Key": KEY}
-                url = f"http://127.0.0.1:{hub_port}{SERVICE_PATH}"
-                load(url, headers)  # warm-up
-                pids = [p.pid for p in processes]
-                cpu_before, began = cpu_seconds(pids), time.perf_counter()
-                result = load(url, headers)
-                cpu = 100 * (cpu_seconds(pids) - cpu_before) / (time.perf_counter() - began)
-                rows.append({"regime": regime, "path": label, "cpu": cpu, **result})
-            finally:
-                for process in reversed(processes):
-                    stop(process)
+        for round_ in range(rounds):
+            runs["direct"].append({"cpu": float("nan"), **load(f"{backend_url}/item", {})})
+            for setup in setups:
+                label, broker, split = SETUPS[setup]
+                hub_port = free_port()
+                broker_url = RABBIT if broker == "rabbitmq" else "embedded://"
+                common = (
+                    backend_url,
+                    broker_url,
+                    f"sqlite+aiosqlite:///{workdir}/{setup}-{round_}.db",
+                    f"bench{os.getpid()}",
+                )
+                processes = [spawn("hub", str(hub_port), *common, "gateway" if split else "all")]
+                try:
+                    wait_ready(processes[0])
+                    if split:
+                        processes.append(spawn("hub", "0", *common, "worker"))
+                        wait_ready(processes[1])
+                    headers = {"X-Road-Client": CLIENT, "X-Api-Key": KEY}
+                    url = f"http://127.0.0.1:{hub_port}{SERVICE_PATH}"
+                    load(url, headers)  # warm-up
+                    pids = [p.pid for p in processes]
+                    cpu_before, began = cpu_seconds(pids), time.perf_counter()
+                    result = load(url, headers)
+                    cpu = 100 * (cpu_seconds(pids) - cpu_before) / (time.perf_counter() - began)
+                    runs.setdefault(label, []).append({"cpu": cpu, **result})
+                finally:
+                    for process in reversed(processes):
+                        stop(process)
     finally:
         stop(backend)
         shutil.rmtree(workdir, ignore_errors=True)
+    rows = []
+    for path, results in runs.items():
+        row: dict[str, Any] = {"regime": regime, "path": path, "rounds": len(results)}
+        for key in ("rps", "p50", "p99", "errors", "cpu"):
+            row[key] = statistics.median(r[key] for r in results)
+        row["ratios"] = [r["rps"] / d["rps"] for r, d in zip(results, runs["direct"], strict=True)]
+        rows.append(row)
     return rows
 
 
@@ -304,7 +323,13 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="seconds-long smoke run")
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of one row's run")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="interleaved rounds in regime a, medians reported (3; quick: 1)",
+    )
     parser.add_argument("--no-rabbitmq", action="store_true", help="embedded broker only")
     parser.add_argument(
         "--no-wrk", action="store_true", help="use the asyncio client even if wrk is installed"
@@ -318,9 +343,13 @@ def main() -> None:
     else:
         setups = ["rabbitmq", "rabbitmq-2proc", "embedded"]
     use_wrk = shutil.which("wrk") is not None and not args.quick and not args.no_wrk
-    rows = measure("a: 20 ms, 8 in flight", 20, 8, seconds, setups, use_wrk=use_wrk)
-    rows += measure("b: 0 ms, 32 in flight", 0, 32, seconds, setups, use_wrk=use_wrk)
-    print(f"load generator: {'wrk -t1' if use_wrk else 'asyncio keep-alive client'}")
+    rounds = args.rounds or (1 if args.quick else 3)
+    rows = measure("a: 20 ms, 8 in flight", 20, 8, seconds, setups, use_wrk=use_wrk, rounds=rounds)
+    rows += measure("b: 0 ms, 32 in flight", 0, 32, seconds, setups, use_wrk=use_wrk, rounds=1)
+    print(
+        f"load generator: {'wrk -t1' if use_wrk else 'asyncio keep-alive client'}; regime a: median of "
+        f"{rounds} interleaved round(s) of {seconds:g} s per path, regime b: one round"
+    )
     print(
         f"{'regime':<24} {'path':<24} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'hub cpu':>8}"
     )
@@ -336,8 +365,11 @@ def main() -> None:
         for setup in setups:
             label = SETUPS[setup][0]
             hub = by[(regime, label)]
+            spread = ""
+            if len(hub["ratios"]) > 1:
+                spread = f" (rounds {min(hub['ratios']):.3f}-{max(hub['ratios']):.3f})"
             print(
-                f"regime {regime} {label}: throughput hub/direct {hub['rps'] / direct['rps']:.3f}, "
+                f"regime {regime} {label}: throughput hub/direct {hub['rps'] / direct['rps']:.3f}{spread}, "
                 f"added p50 {hub['p50'] - direct['p50']:.2f} ms, added p99 {hub['p99'] - direct['p99']:.2f} ms"
             )
     head = SETUPS[setups[0]][0]

@@ -135,6 +135,26 @@ def total_memory(pids: list[int]) -> dict[str, int]:
     return {"VmRSS": sum(m["VmRSS"] for m in each), "VmHWM": max(m["VmHWM"] for m in each)}
 
 
+SERVICES = {"PostgreSQL": ("postgres",), "RabbitMQ": ("beam.smp", "erl_child_setup", "epmd")}
+
+
+def service_cpu() -> dict[str, float]:
+    """CPU seconds so far of the local PostgreSQL and RabbitMQ processes (by command name), each summed."""
+    totals = dict.fromkeys(SERVICES, 0.0)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        for service, names in SERVICES.items():
+            if name.startswith(names):
+                totals[service] += process_cpu_seconds(int(entry.name))
+    return totals
+
+
 def machine_busy() -> tuple[float, float]:
     """(busy, total) jiffies of the whole machine so far."""
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
@@ -363,6 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         before = {name: total_memory(pids) for name, pids in measured.items()}
         cpu_before = {name: sum(map(process_cpu_seconds, pids)) for name, pids in measured.items()}
         machine_before = machine_busy()
+        services_before = service_cpu()
         client_before = time.process_time()
         first_submit = time.time()
         light_seconds, light_ids, light_failures = asyncio.run(submit_all(url, light, args.concurrency))
@@ -378,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
             name: sum(map(process_cpu_seconds, pids)) - cpu_before[name] for name, pids in measured.items()
         }
         machine_after = machine_busy()
+        services = {k: v - services_before[k] for k, v in service_cpu().items()}
     finally:
         for process in processes.values():
             stop(process, 20)
@@ -428,6 +450,11 @@ def main(argv: list[str] | None = None) -> int:
         rows_out.append((f"{label}: peak RSS MiB (largest)", str(after[name]["VmHWM"])))
     busy = (machine_after[0] - machine_before[0]) / max(machine_after[1] - machine_before[1], 1)
     rows_out.append(("load client: CPU / package", f"{client_cpu / max(len(submitted), 1) * 1000:,.2f} ms"))
+    if real:
+        for service, seconds in services.items():
+            rows_out.append(
+                (f"{service} (local): CPU / package", f"{seconds / max(len(submitted), 1) * 1000:,.2f} ms")
+            )
     rows_out.append((f"machine CPU busy ({os.cpu_count()} cores, all processes)", f"{busy:.0%}"))
     gateway = (processes.get("gateway") and cpu.get("gateway")) or cpu.get("hub", 0.0)
     if gateway:

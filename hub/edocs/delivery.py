@@ -101,7 +101,7 @@ class DeliveryPublisher:
     """Publishes delivery messages (confirmed) and records, in batches, which the broker took."""
 
     def __init__(
-        self, broker: Broker, repository: EdocsRepository, names: EdocsTopology, *, mark_every: float = 0.02
+        self, broker: Broker, repository: EdocsRepository, names: EdocsTopology, *, mark_every: float = 0.25
     ) -> None:
         self._broker = broker
         self._repository = repository
@@ -134,8 +134,10 @@ class DeliveryPublisher:
         return published
 
     async def _mark(self) -> None:
-        # One UPDATE for every delivery confirmed in the last few milliseconds. A mark lost to a crash
-        # only means the outbox publishes that delivery again, which its consumer ignores.
+        # One UPDATE for every delivery confirmed in the last quarter second: the mark only keeps the
+        # outbox (whose grace is tens of seconds) from resending, so it need not be prompt, and each
+        # transaction costs the store a checkout, a ping and a commit. A mark lost to a crash only means
+        # the outbox publishes that delivery again, which its consumer ignores.
         try:
             while self._confirmed:
                 await asyncio.sleep(self._mark_every)
@@ -190,7 +192,10 @@ class DeliveryWorkers:
         settings: EdocsSettings,
         names: EdocsTopology,
         metrics: EdocsMetrics,
+        *,
+        gather: float = 0.01,
     ) -> None:
+        """``gather``: seconds a pull delivery waits for others to share its UPDATE."""
         self._broker = broker
         self._repository = repository
         self._directory = directory
@@ -209,6 +214,7 @@ class DeliveryWorkers:
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._pull_batch: list[tuple[int, asyncio.Future[datetime | None]]] = []
         self._pull_flusher: asyncio.Task[None] | None = None
+        self._gather = gather
 
     async def start(self) -> None:
         self._consumers.append(
@@ -303,7 +309,8 @@ class DeliveryWorkers:
     async def _flush_pulls(self) -> None:
         try:
             while self._pull_batch:
-                await asyncio.sleep(0)  # let the deliveries already received join the batch
+                # Let the deliveries arriving meanwhile join the batch: one transaction for many.
+                await asyncio.sleep(self._gather)
                 batch, self._pull_batch = self._pull_batch[:500], self._pull_batch[500:]
                 try:
                     moved = await self._repository.make_available([i for i, _ in batch])

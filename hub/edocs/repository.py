@@ -467,15 +467,21 @@ class EdocsRepository:
 
     async def make_available(self, ids: Sequence[int]) -> dict[int, datetime]:
         """Put pull deliveries in their recipients' inboxes; the creation time of each one moved now
-        (those already available, or gone, are left out)."""
+        (those already available, or gone, are left out). A delivery consumed was published: it is
+        marked so too, and the publisher's later mark passes it by (one row version fewer)."""
         if not ids:
             return {}
+        now = utcnow()
         with _store_errors("make deliveries available"):
             async with self._begin() as connection:
                 rows = await connection.execute(
                     t.deliveries.update()
                     .where(self._among(t.deliveries.c.id, ids), t.deliveries.c.state == "queued")
-                    .values(state="available", available_at=utcnow())
+                    .values(
+                        state="available",
+                        available_at=now,
+                        published_at=sa.func.coalesce(t.deliveries.c.published_at, now),
+                    )
                     .returning(t.deliveries.c.id, t.deliveries.c.created_at)
                 )
                 return {r.id: aware(r.created_at) for r in rows}  # type: ignore[misc]
@@ -497,6 +503,7 @@ class EdocsRepository:
                         attempts=t.deliveries.c.attempts + 1,
                         lease_token=token,
                         lease_until=now + lease,
+                        published_at=sa.func.coalesce(t.deliveries.c.published_at, now),  # it was consumed
                     )
                 )
                 row = (

@@ -176,3 +176,54 @@ async def test_repository_published_and_available_deliveries_are_marked_by_id(
     assert sorted(r["id"] for r in await repository.unpublished(later)) == sorted(second)
     assert sorted(moved) == sorted(first)
     assert await repository.make_available(first) == {}
+
+
+async def test_repository_delivery_made_available_counts_as_published(repository: EdocsRepository) -> None:
+    # Given a document's deliveries, one of them marked published, none made available yet
+    (stored,) = await asyncio.gather(_store(repository, _document("1")))
+    ids = [d["id"] for d in stored]
+    await repository.mark_published(ids[:1])
+    marked = (await repository.delivery(ids[0]) or {})["published_at"]
+
+    # When they are consumed (made available) before the publisher marks the others
+    await repository.make_available(ids)
+
+    # Then the outbox leaves them all alone, and the earlier mark keeps its time
+    later = datetime.now(UTC) + timedelta(seconds=1)
+    assert await repository.unpublished(later) == []
+    rows = [await repository.delivery(i) or {} for i in ids]
+    assert all(r["published_at"] is not None for r in rows) and rows[0]["published_at"] == marked
+
+
+@pytest.mark.postgres
+async def test_repository_skeletons_and_chunks_are_compressed_with_lz4_on_postgres(
+    postgres_database: str,
+) -> None:
+    # Given a PostgreSQL store built with lz4 (14+), migrated
+    store = Store.from_url(postgres_database)
+    try:
+        await store.migrate()
+        async with store.engine.connect() as connection:
+            lz4 = await connection.scalar(
+                sa.text(
+                    "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
+                )
+            )
+            if not lz4:
+                pytest.skip("this PostgreSQL server has no lz4")
+            # When the columns holding package skeletons and attachment chunks are looked at
+            methods = dict(
+                (
+                    await connection.execute(
+                        sa.text(
+                            "SELECT attrelid::regclass::text, attcompression::text FROM pg_attribute"
+                            " WHERE (attrelid, attname) IN (('edoc_documents'::regclass, 'skeleton'),"
+                            " ('edoc_attachment_chunks'::regclass, 'data'))"
+                        )
+                    )
+                ).all()
+            )
+    finally:
+        await store.close()
+    # Then both compress with lz4 ('l'), not the default pglz
+    assert methods == {"edoc_documents": "l", "edoc_attachment_chunks": "l"}

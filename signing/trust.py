@@ -5,6 +5,7 @@ until the chain's validity window closes or the CRLs change, so repeat signers c
 """
 
 import base64
+import functools
 import hashlib
 import itertools
 import logging
@@ -218,8 +219,9 @@ class ValidatedSigner:
     pinned: bool
     kid: str
 
-    @property
+    @functools.cached_property
     def subject(self) -> str:
+        # Validated signers are cached by the trust store: the name is rendered once per certificate.
         return self.certificate.subject.rfc4514_string()
 
 

@@ -7,6 +7,7 @@ re-read from the signed bytes (or, for a tree given up to the verification, that
 signature where it cannot differ from them), never from the unsigned document around them.
 """
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -57,6 +58,7 @@ def build_trust(settings: TrustSettings) -> TrustStore | None:
         raise ConfigError(f"edocs.trust: {exc.detail}", key=f"edocs.trust.{exc.key or 'anchors'}") from exc
 
 
+@functools.lru_cache(maxsize=1024)
 def organ_of_member(member_id: str | None) -> str | None:
     """The organ code in a signer's member id (``VN/GOV/000.00.00.H40`` -> ``000.00.00.H40``)."""
     if not member_id:

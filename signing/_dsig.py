@@ -328,6 +328,12 @@ class Verifier(XMLVerifier):
             prepared.signed_info,
         )
 
+    def forget(self) -> None:
+        """Drop the outcomes kept for further candidates, once verification is over: with the re-check of
+        a reference digested in place (which refers back to this verifier) they form a reference cycle
+        that would keep the whole document alive until the garbage collector's next pass."""
+        self._outcomes.clear()
+
     def _once(self, name: str, step: Any, *args: Any) -> Any:
         if name not in self._outcomes:
             try:

@@ -476,17 +476,20 @@ def _verify(
         policy._config, excise_empty_xmlns=policy.excise_empty_xmlns, source_bytes=source_bytes
     )
     failure: SigningError | None = None
-    for candidate in candidates:
-        try:
-            signer = policy.trust.validate(candidate, intermediates, at=when, skew=policy.clock_skew)
-            results = _run_signxml(verifier, root, signature, signer.certificate, owned=owned)
-        except SignatureInvalid as exc:
-            failure = failure if failure is not None and exc.reason is Reason.BAD_SIGNATURE else exc
-            continue
-        break
-    else:
-        assert failure is not None
-        raise failure
+    try:
+        for candidate in candidates:
+            try:
+                signer = policy.trust.validate(candidate, intermediates, at=when, skew=policy.clock_skew)
+                results = _run_signxml(verifier, root, signature, signer.certificate, owned=owned)
+            except SignatureInvalid as exc:
+                failure = failure if failure is not None and exc.reason is Reason.BAD_SIGNATURE else exc
+                continue
+            break
+        else:
+            assert failure is not None
+            raise failure
+    finally:
+        verifier.forget()
     if policy.member_id is not None and signer.member_id != policy.member_id:
         raise SignatureInvalid(
             Reason.WRONG_MEMBER,

@@ -7,6 +7,7 @@ copying path on every shared vector, with every text held out as well as with no
 """
 
 import base64
+import gc
 import hashlib
 import os
 import random
@@ -249,3 +250,21 @@ def test_dsig_in_place_tampered_long_text_is_a_digest_mismatch(pki: Pki, trust: 
     with pytest.raises(SignatureInvalid) as caught:
         verify_xml(tampered, SignaturePolicy(trust=trust))
     assert caught.value.reason is Reason.DIGEST_MISMATCH
+
+
+@pytest.mark.parametrize("owned", [True, False])
+def test_dsig_verification_leaves_no_reference_cycle(pki: Pki, trust: TrustStore, owned: bool) -> None:
+    # Given a signed document with a long text, verified with the garbage collector off
+    signed = sign_xml(_long_document(), pki.member.key, pki.member.certificate)
+    root = parse_xml(signed)
+    gc.collect()
+    gc.disable()
+    try:
+        # When it is verified, and the result read and dropped
+        verified = verify_xml(root, SignaturePolicy(trust=trust), owned=owned, source_bytes=len(signed))
+        assert verified.signed_data
+        del verified, root
+        # Then nothing was left for the collector: the document went when its last reference did
+        assert gc.collect() == 0
+    finally:
+        gc.enable()

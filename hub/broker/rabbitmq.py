@@ -40,6 +40,13 @@ log = logging.getLogger(__name__)
 DEFAULT_RECONNECT_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 
 
+def _expire_reply(reply: "asyncio.Future[Message]", exchange: str, routing_key: str, timeout: float) -> None:
+    if not reply.done():
+        reply.set_exception(
+            ReplyTimeout(f"no reply from {exchange!r}/{routing_key!r} within {timeout:g} s", timeout=timeout)
+        )
+
+
 def _fail_reply_on_failed_confirm(reply: "asyncio.Future[Message]", confirm: "asyncio.Future[None]") -> None:
     if confirm.cancelled():
         return
@@ -218,12 +225,15 @@ class RabbitBroker(Broker):
             # worker has acked it, after replying. Only a failed confirm (unroutable, nacked,
             # connection lost) matters, and it fails the reply.
             confirmed.add_done_callback(functools.partial(_fail_reply_on_failed_confirm, reply))
-            async with asyncio.timeout(timeout):
+            # One timer that fails the reply future, not asyncio.timeout's context manager around the
+            # wait (its Timeout object, task bookkeeping and rescheduling cost ~2 % of a request).
+            expiry = publisher.channel.loop.call_later(
+                timeout, _expire_reply, reply, exchange, routing_key, timeout
+            )
+            try:
                 return await reply
-        except TimeoutError:
-            raise ReplyTimeout(
-                f"no reply from {exchange!r}/{routing_key!r} within {timeout:g} s", timeout=timeout
-            ) from None
+            finally:
+                expiry.cancel()
         finally:
             publisher.forget_reply(correlation_id)
             if reply.done() and not reply.cancelled():

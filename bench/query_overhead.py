@@ -330,6 +330,7 @@ def main() -> None:
         default=None,
         help="interleaved rounds in regime a, medians reported (3; quick: 1)",
     )
+    parser.add_argument("--regime-a-only", action="store_true", help="skip regime (b), the saturation runs")
     parser.add_argument("--no-rabbitmq", action="store_true", help="embedded broker only")
     parser.add_argument(
         "--no-wrk", action="store_true", help="use the asyncio client even if wrk is installed"
@@ -345,7 +346,8 @@ def main() -> None:
     use_wrk = shutil.which("wrk") is not None and not args.quick and not args.no_wrk
     rounds = args.rounds or (1 if args.quick else 3)
     rows = measure("a: 20 ms, 8 in flight", 20, 8, seconds, setups, use_wrk=use_wrk, rounds=rounds)
-    rows += measure("b: 0 ms, 32 in flight", 0, 32, seconds, setups, use_wrk=use_wrk, rounds=1)
+    if not args.regime_a_only:
+        rows += measure("b: 0 ms, 32 in flight", 0, 32, seconds, setups, use_wrk=use_wrk, rounds=1)
     print(
         f"load generator: {'wrk -t1' if use_wrk else 'asyncio keep-alive client'}; regime a: median of "
         f"{rounds} interleaved round(s) of {seconds:g} s per path, regime b: one round"
@@ -360,7 +362,7 @@ def main() -> None:
             f"{row['p99']:>8.2f} {row['errors']:>7.0f} {cpu:>8}"
         )
     by = {(r["regime"][0], r["path"]): r for r in rows}
-    for regime in ("a", "b"):
+    for regime in ("a",) if args.regime_a_only else ("a", "b"):
         direct = by[(regime, "direct")]
         for setup in setups:
             label = SETUPS[setup][0]

@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -139,6 +140,17 @@ async def running_hub(
             await gateway.stop()
     finally:
         await hub.stop(timeout=5)
+
+
+@contextlib.asynccontextmanager
+async def running_embedded(tmp_path: Path) -> AsyncIterator[tuple["Backend", RunningHub]]:
+    """A backend, and a hub in front of it on the embedded broker with a SQLite store in `tmp_path`."""
+    async with running_backend() as backend:
+        config = hub_config(
+            backend.url, broker_url="embedded://", store_url=f"sqlite+aiosqlite:///{tmp_path}/h.db"
+        )
+        async with running_hub(config) as running:
+            yield backend, running
 
 
 @contextlib.asynccontextmanager

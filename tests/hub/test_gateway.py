@@ -14,6 +14,7 @@ from tests.hub.harness import (
     PROVIDER,
     hub_config,
     running_backend,
+    running_embedded,
     running_hub,
 )
 
@@ -87,14 +88,7 @@ async def test_gateway_round_trip_and_every_error_type_on_each_broker_and_store(
 
 
 async def test_gateway_passes_backend_4xx_back_unchanged(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    async with (
-        running_backend() as backend,
-        running_hub(
-            hub_config(
-                backend.url, broker_url="embedded://", store_url=f"sqlite+aiosqlite:///{tmp_path}/h.db"
-            )
-        ) as running,
-    ):
+    async with running_embedded(tmp_path) as (_backend, running):
         response = await running.http.get(f"{ECHO}/../missing/1", headers=running.headers())
         response = await running.http.get(f"/r1/{PROVIDER}/plain/missing/1", headers=running.headers())
         assert response.status_code == 404
@@ -103,14 +97,7 @@ async def test_gateway_passes_backend_4xx_back_unchanged(tmp_path) -> None:  # t
 
 
 async def test_gateway_retries_a_flaky_backend_then_answers(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    async with (
-        running_backend() as backend,
-        running_hub(
-            hub_config(
-                backend.url, broker_url="embedded://", store_url=f"sqlite+aiosqlite:///{tmp_path}/h.db"
-            )
-        ) as running,
-    ):
+    async with running_embedded(tmp_path) as (backend, running):
         backend.fail_next = 1
         response = await running.http.get(ECHO, headers=running.headers())
         assert response.status_code == 200
@@ -118,14 +105,7 @@ async def test_gateway_retries_a_flaky_backend_then_answers(tmp_path) -> None:  
 
 
 async def test_gateway_refuses_malformed_paths_and_ids(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    async with (
-        running_backend() as backend,
-        running_hub(
-            hub_config(
-                backend.url, broker_url="embedded://", store_url=f"sqlite+aiosqlite:///{tmp_path}/h.db"
-            )
-        ) as running,
-    ):
+    async with running_embedded(tmp_path) as (backend, running):
         r = await running.http.get("/r1/VN/GOV/only-three", headers=running.headers())
         assert (r.status_code, error_type(r)) == (400, "Client.BadRequest")
         assert "INSTANCE/CLASS/MEMBER/SUBSYSTEM" in r.json()["message"]
@@ -140,14 +120,7 @@ async def test_gateway_refuses_malformed_paths_and_ids(tmp_path) -> None:  # typ
 
 
 async def test_gateway_metadata_lists_and_filters_by_acl(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    async with (
-        running_backend() as backend,
-        running_hub(
-            hub_config(
-                backend.url, broker_url="embedded://", store_url=f"sqlite+aiosqlite:///{tmp_path}/h.db"
-            )
-        ) as running,
-    ):
+    async with running_embedded(tmp_path) as (_backend, running):
         listed = (await running.http.get(f"/r1/{PROVIDER}/listMethods", headers=running.headers())).json()[
             "service"
         ]
@@ -167,14 +140,7 @@ async def test_gateway_metadata_lists_and_filters_by_acl(tmp_path) -> None:  # t
 
 
 async def test_gateway_health_metrics_and_maintenance(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    async with (
-        running_backend() as backend,
-        running_hub(
-            hub_config(
-                backend.url, broker_url="embedded://", store_url=f"sqlite+aiosqlite:///{tmp_path}/h.db"
-            )
-        ) as running,
-    ):
+    async with running_embedded(tmp_path) as (_backend, running):
         health = await running.http.get("/healthz")
         assert health.status_code == 200 and health.json()["checks"] == {"broker": True, "store": True}
         await running.http.get(ECHO, headers=running.headers())
@@ -225,14 +191,7 @@ async def test_gateway_handles_50_concurrent_requests(broker_url: str, tmp_path)
 
 @pytest.mark.parametrize("payload", [b"", b"{}", "xin chào".encode()])
 async def test_gateway_forwards_bodies_byte_for_byte(payload: bytes, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    async with (
-        running_backend() as backend,
-        running_hub(
-            hub_config(
-                backend.url, broker_url="embedded://", store_url=f"sqlite+aiosqlite:///{tmp_path}/h.db"
-            )
-        ) as running,
-    ):
+    async with running_embedded(tmp_path) as (backend, running):
         r = await running.http.put(
             f"{ECHO}/doc",
             content=payload,
@@ -264,14 +223,7 @@ async def test_gateway_answers_an_unexpected_failure_with_a_typed_500_and_keeps_
     tmp_path, monkeypatch
 ) -> None:
     # Given a hub whose broker fails with an error nobody foresaw on the next request
-    async with (
-        running_backend() as backend,
-        running_hub(
-            hub_config(
-                backend.url, broker_url="embedded://", store_url=f"sqlite+aiosqlite:///{tmp_path}/h.db"
-            )
-        ) as running,
-    ):
+    async with running_embedded(tmp_path) as (_backend, running):
         real_request = running.hub.broker.request
         calls = 0
 
@@ -293,14 +245,7 @@ async def test_gateway_answers_an_unexpected_failure_with_a_typed_500_and_keeps_
 
 
 async def test_gateway_routes_other_paths_and_methods_past_the_r1_handler(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    async with (
-        running_backend() as backend,
-        running_hub(
-            hub_config(
-                backend.url, broker_url="embedded://", store_url=f"sqlite+aiosqlite:///{tmp_path}/h.db"
-            )
-        ) as running,
-    ):
+    async with running_embedded(tmp_path) as (backend, running):
         # An r1 path with a method REST r1 does not define is refused by the router, not handled
         traced = await running.http.request("TRACE", ECHO, headers=running.headers())
         assert traced.status_code in (404, 405) and "x-road-id" not in traced.headers

@@ -34,10 +34,14 @@ class RecordingTransport:
         return {"peername": ("127.0.0.1", 1)}.get(name, default)
 
 
+def holding() -> tuple[RecordingTransport, _HeadHoldingTransport]:
+    raw = RecordingTransport()
+    return raw, _HeadHoldingTransport(raw, asyncio.get_running_loop())  # type: ignore[arg-type]
+
+
 async def test_head_and_body_written_together_in_one_write() -> None:
     # Given a transport holding a response's head
-    raw = RecordingTransport()
-    transport = _HeadHoldingTransport(raw, asyncio.get_running_loop())  # type: ignore[arg-type]
+    raw, transport = holding()
     transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
     assert raw.writes == []
     # When the body follows in the same loop turn
@@ -49,24 +53,21 @@ async def test_head_and_body_written_together_in_one_write() -> None:
 
 
 async def test_a_lone_write_leaves_at_the_end_of_the_loop_turn() -> None:
-    raw = RecordingTransport()
-    transport = _HeadHoldingTransport(raw, asyncio.get_running_loop())  # type: ignore[arg-type]
+    raw, transport = holding()
     transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
     await asyncio.sleep(0)
     assert raw.writes == [b"HTTP/1.1 100 Continue\r\n\r\n"]
 
 
 async def test_close_writes_what_is_held_first_and_abort_drops_it() -> None:
-    raw = RecordingTransport()
-    transport = _HeadHoldingTransport(raw, asyncio.get_running_loop())  # type: ignore[arg-type]
+    raw, transport = holding()
     transport.write(b"last words")
     transport.close()
     assert raw.writes == [b"last words"] and raw.closed
     await asyncio.sleep(0)
     assert raw.writes == [b"last words"], "nothing written twice"
 
-    raw = RecordingTransport()
-    transport = _HeadHoldingTransport(raw, asyncio.get_running_loop())  # type: ignore[arg-type]
+    raw, transport = holding()
     transport.write(b"never sent")
     transport.abort()
     await asyncio.sleep(0)
@@ -74,8 +75,7 @@ async def test_close_writes_what_is_held_first_and_abort_drops_it() -> None:
 
 
 async def test_transport_passes_other_calls_through() -> None:
-    raw = RecordingTransport()
-    transport = _HeadHoldingTransport(raw, asyncio.get_running_loop())  # type: ignore[arg-type]
+    _raw, transport = holding()
     assert transport.get_extra_info("peername") == ("127.0.0.1", 1)
     with pytest.raises(AttributeError):
         transport.no_such_method  # noqa: B018

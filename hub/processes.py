@@ -14,6 +14,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
@@ -24,11 +25,11 @@ Target = Callable[[int, Callable[[], None]], None]
 when it has stopped (after SIGTERM)."""
 
 
-def _child(target: Target, index: int, ready: "multiprocessing.SimpleQueue[int]") -> None:
+def _child(target: Target, index: int, ready: Connection) -> None:
     # The parent's handlers (and its ignored signals) are not the child's.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    target(index, lambda: ready.put(index))
+    target(index, lambda: ready.send(index))  # a few bytes: one atomic write to the shared pipe
 
 
 class ProcessGroup:
@@ -57,7 +58,7 @@ class ProcessGroup:
         self._max_quick_deaths = max_quick_deaths
         self._stop_timeout = stop_timeout
         self._context = multiprocessing.get_context("fork")  # the target need not be picklable
-        self._ready: multiprocessing.SimpleQueue[int] = self._context.SimpleQueue()
+        self._ready, self._ready_writer = self._context.Pipe(duplex=False)
         self._processes: dict[int, tuple[BaseProcess, float]] = {}
         self._stopping = False
 
@@ -68,7 +69,7 @@ class ProcessGroup:
 
     def _start(self, index: int) -> None:
         process = self._context.Process(
-            target=_child, args=(self._target, index, self._ready), name=f"{self._name}-{index}"
+            target=_child, args=(self._target, index, self._ready_writer), name=f"{self._name}-{index}"
         )
         process.start()
         self._processes[index] = (process, time.monotonic())
@@ -86,10 +87,9 @@ class ProcessGroup:
                 self._start(index)
             while not self._stopping:
                 sentinels = {p.sentinel: i for i, (p, _) in self._processes.items()}
-                readers = [*sentinels, self._ready._reader]  # type: ignore[attr-defined]
-                for ready in multiprocessing.connection.wait(readers, timeout=0.5):
-                    if ready is self._ready._reader:  # type: ignore[attr-defined]
-                        waiting.discard(self._ready.get())
+                for ready in multiprocessing.connection.wait([*sentinels, self._ready], timeout=0.5):
+                    if ready is self._ready:
+                        waiting.discard(self._ready.recv())
                         if not waiting and on_ready is not None:
                             on_ready(self.pids)
                             on_ready = None

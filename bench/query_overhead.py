@@ -2,15 +2,16 @@
 
 Regime (a): backend latency 20 ms, 8 requests in flight (the latency the hub adds).
 Regime (b): backend latency 0 ms, 32 in flight (saturation: the most it carries).
-Each row: the same 1 KB POST, the same local backend, direct or through the hub: on RabbitMQ with
-gateway and workers in one process, on RabbitMQ as `lgsp serve --no-workers` + one `lgsp worker`
-process ("2 proc"), and on the embedded broker. Every row of a run is driven by the same load
+Each row: the same 1 KB POST, the same local backend, direct or through the hub: on RabbitMQ as
+`lgsp serve` runs it by default, the gateway process plus one `lgsp worker` process ("2 proc"), on
+RabbitMQ with the workers inside the gateway process (`--workers`, "1 proc"), and on the embedded
+broker. Every row of a run is driven by the same load
 generator: wrk with a fixed connection count (one per request in flight) and its latency
 distribution, or without wrk (and in --quick) a keep-alive asyncio client on the hub's own HTTP/1.1
 transport. `hub cpu` is the hub's process time over the run, in % of one core (both processes for
 "2 proc"). Regime (a) runs `--rounds` (3) interleaved rounds, each path once per round, and reports
 each path's median; regime (b) runs once. The LAST line is ``RATIO hub/direct <value>`` for RabbitMQ
-(one process) in regime (a).
+in the default layout ("2 proc") in regime (a).
 
     python bench/query_overhead.py            # full run (about 5 minutes)
     python bench/query_overhead.py --quick    # seconds-long smoke run (CI)
@@ -240,10 +241,11 @@ def wrk_load(url: str, headers: dict[str, str], in_flight: int, seconds: float) 
 
 # ---- the run -------------------------------------------------------------------------------------
 
-# (row label, broker, gateway and worker in separate processes)
+# (row label, broker, gateway and worker in separate processes). The first is what `lgsp serve`
+# runs on RabbitMQ by default: the gateway alone, the connector workers in `lgsp worker` processes.
 SETUPS = {
-    "rabbitmq": ("hub (rabbitmq)", "rabbitmq", False),
     "rabbitmq-2proc": ("hub (rabbitmq, 2 proc)", "rabbitmq", True),
+    "rabbitmq": ("hub (rabbitmq, 1 proc)", "rabbitmq", False),
     "embedded": ("hub (embedded)", "embedded", False),
 }
 
@@ -340,9 +342,9 @@ def main() -> None:
     if args.no_rabbitmq:
         setups = ["embedded"]
     elif args.quick:
-        setups = ["rabbitmq", "embedded"]
+        setups = ["rabbitmq-2proc", "embedded"]
     else:
-        setups = ["rabbitmq", "rabbitmq-2proc", "embedded"]
+        setups = ["rabbitmq-2proc", "rabbitmq", "embedded"]
     use_wrk = shutil.which("wrk") is not None and not args.quick and not args.no_wrk
     rounds = args.rounds or (1 if args.quick else 3)
     rows = measure("a: 20 ms, 8 in flight", 20, 8, seconds, setups, use_wrk=use_wrk, rounds=rounds)

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from hub.connector import ANY_OPERATION, Connector, ConnectorContext
 from hub.errors import RegistryError
 from hub.identifiers import ServiceId
-from hub.settings import ConnectorInstance, Settings
+from hub.settings import ConnectorInstance, Settings, explain_errors
 
 log = logging.getLogger(__name__)
 
@@ -136,9 +136,7 @@ class ConnectorRegistry:
         try:
             settings = kind.Settings.model_validate(dict(config.settings))
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or '(settings)'}: {e['msg']}" for e in exc.errors()
-            )
+            problems = "; ".join(explain_errors(exc, kind.Settings))
             raise RegistryError(
                 f"connector {instance!r} ({config.type}): invalid settings: {problems}; "
                 f"fix connectors.{instance}.settings in the configuration",

@@ -263,8 +263,8 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return text or "(top level)"
 
 
-def _known_fields(loc: tuple[int | str, ...]) -> list[str]:
-    model: Any = Settings
+def _known_fields(loc: tuple[int | str, ...], root: type[BaseModel]) -> list[str]:
+    model: Any = root
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
@@ -281,11 +281,16 @@ def _known_fields(loc: tuple[int | str, ...]) -> list[str]:
 
 
 def _explain(exc: ValidationError, source: str) -> str:
+    return f"invalid configuration in {source}: " + "; ".join(explain_errors(exc, Settings))
+
+
+def explain_errors(exc: ValidationError, model: type[BaseModel]) -> list[str]:
+    """One sentence per problem `model` found: an unknown key with the closest known one, else where and what."""
     lines = []
     for error in exc.errors():
         where = _location(tuple(error["loc"]))
         if error["type"] == "extra_forbidden":
-            known = _known_fields(tuple(error["loc"]))
+            known = _known_fields(tuple(error["loc"]), model)
             guess = difflib.get_close_matches(str(error["loc"][-1]), known, n=1)
             hint = (
                 f" (did you mean {guess[0]!r}?)"
@@ -296,7 +301,7 @@ def _explain(exc: ValidationError, source: str) -> str:
         else:
             message = error["msg"].removeprefix("Value error, ")
             lines.append(message if not error["loc"] else f"{where}: {message}")
-    return f"invalid configuration in {source}: " + "; ".join(lines)
+    return lines
 
 
 def load_settings(
@@ -344,5 +349,6 @@ __all__ = [
     "SharedStateSettings",
     "SigningSettings",
     "StoreSettings",
+    "explain_errors",
     "load_settings",
 ]

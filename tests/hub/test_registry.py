@@ -19,6 +19,7 @@ from hub.settings import load_settings
 
 class _Settings(ConnectorSettings):
     url: str
+    timeout: float = 5.0
 
 
 class Sample(Connector):
@@ -89,6 +90,18 @@ def test_bind_refuses_unknown_operation_and_bad_settings_naming_the_fix() -> Non
         RegistryError, match=r"connector 's' \(sample\): invalid settings: url: Field required"
     ):
         bind_services(bad, registry)
+    misspelt = load_settings(
+        data={
+            "connectors": {"s": {"type": "sample", "settings": {"url": "http://x", "timout": 3}}},
+            "services": {"VN/GOV/1/sub/lookup/v1": {"connector": "s"}},
+        },
+        environ={},
+    )
+    with pytest.raises(
+        RegistryError,
+        match=r"invalid settings: unknown key 'timout' \(did you mean 'timeout'\?\); fix connectors\.s\.settings",
+    ):
+        bind_services(misspelt, registry)
     missing = load_settings(data={"connectors": {"s": {"type": "ghost"}}}, environ={})
     with pytest.raises(RegistryError, match="no connector type 'ghost' is installed"):
         bind_services(missing, registry) if missing.services else registry.get("ghost")

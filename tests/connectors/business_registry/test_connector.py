@@ -342,7 +342,7 @@ def test_hub_config_with_pool_clients_is_refused_naming_the_key_and_where_to_fix
     # When the hub builds its connectors, Then it refuses the key and says where to fix it
     with pytest.raises(RegistryError) as caught:
         bind_services(config, ConnectorRegistry([BusinessRegistryConnector]))
-    assert "invalid settings: pool_clients: Extra inputs are not permitted" in str(caught.value)
+    assert "invalid settings: unknown key 'pool_clients' (known keys: base_url" in str(caught.value)
     assert "fix connectors.business-registry.settings" in str(caught.value)
 
 

@@ -114,6 +114,7 @@ class HubAiohttpTransport(AiohttpTransport):
                 auto_decompress=False,
                 compress=False,
                 timeout=timeout,
+                skip_auto_headers=_CLIENT_DEFAULTS,
             )
         try:
             with map_aiohttp_exceptions():
@@ -123,6 +124,11 @@ class HubAiohttpTransport(AiohttpTransport):
         finally:
             response.release()
         return response.status, response.headers, body
+
+
+# aiohttp's own defaults: a request forwarded for a client carries the client's values or none (a
+# backend told "Accept-Encoding: gzip" on behalf of a client that never said so may answer in gzip).
+_CLIENT_DEFAULTS = frozenset({"Accept", "Accept-Encoding", "User-Agent"})
 
 
 @contextlib.contextmanager

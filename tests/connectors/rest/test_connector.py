@@ -125,6 +125,26 @@ async def test_rest_connector_passes_an_encoded_body_through_undecoded(backend: 
     assert gzip.decompress(reply.body) == b"packed"
 
 
+async def test_rest_connector_adds_no_header_the_client_did_not_send(backend: Backend) -> None:
+    # Given a connector forwarding a client's request that names no encoding, media type or agent
+    rest = connector(backend.server.url)
+    await rest.call(call("plain", method="GET", headers={"x-trace": "t2"}))
+    # When the client does name them
+    await rest.call(
+        call(
+            "named",
+            method="GET",
+            headers={"accept-encoding": "br", "user-agent": "one-stop/2", "accept": "a/b"},
+        )
+    )
+    await rest.close()
+    # Then the backend sees no HTTP client's defaults in the first (it could answer gzip to a client
+    # that cannot read it), and exactly the client's values in the second
+    first, second = (call["headers"] for call in backend.calls)
+    assert not {"accept-encoding", "user-agent", "accept"} & set(first), first
+    assert (second["accept-encoding"], second["user-agent"], second["accept"]) == ("br", "one-stop/2", "a/b")
+
+
 async def test_rest_connector_carries_no_cookie_from_one_call_to_the_next(backend: Backend) -> None:
     # Given a backend that sets a cookie on one client's call
     rest = connector(backend.server.url)

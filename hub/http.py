@@ -64,13 +64,19 @@ class HttpSettings(ConnectorSettings):
 _TIMEOUTS = (asyncio.TimeoutError, aiohttp.ServerTimeoutError)
 
 
+# aiohttp's own defaults: a request forwarded for a client carries the client's values or none (a
+# backend told "Accept-Encoding: gzip" on behalf of a client that never said so may answer in gzip).
+_CLIENT_DEFAULTS = frozenset({"Accept", "Accept-Encoding", "User-Agent"})
+
+
 class HubAiohttpTransport(AiohttpTransport):
     """httpx-aiohttp's transport, with connection failures reported as what they are.
 
     httpx-aiohttp maps every `aiohttp.ClientConnectionError` (refused, reset, disconnected) to
     `httpx.ConnectTimeout`; the hub's failure table must tell a backend that is down (502) from one
     that is slow (504), so those become `httpx.ConnectError` / `httpx.ReadError` here. Its aiohttp
-    session keeps no cookies: the hub forwards for many clients, so none may carry over.
+    session keeps no cookies: the hub forwards for many clients, so none may carry over. Nor does it add
+    aiohttp's default Accept, Accept-Encoding or User-Agent: a request carries its sender's or none.
     """
 
     def get_client(self) -> aiohttp.ClientSession:
@@ -83,7 +89,9 @@ class HubAiohttpTransport(AiohttpTransport):
             local_addr=(self.local_address, 0) if self.local_address else None,
             **limit,  # type: ignore[arg-type]
         )
-        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+        return aiohttp.ClientSession(
+            connector=connector, cookie_jar=aiohttp.DummyCookieJar(), skip_auto_headers=_CLIENT_DEFAULTS
+        )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         with _connection_errors(request):
@@ -114,7 +122,6 @@ class HubAiohttpTransport(AiohttpTransport):
                 auto_decompress=False,
                 compress=False,
                 timeout=timeout,
-                skip_auto_headers=_CLIENT_DEFAULTS,
             )
         try:
             with map_aiohttp_exceptions():
@@ -124,11 +131,6 @@ class HubAiohttpTransport(AiohttpTransport):
         finally:
             response.release()
         return response.status, response.headers, body
-
-
-# aiohttp's own defaults: a request forwarded for a client carries the client's values or none (a
-# backend told "Accept-Encoding: gzip" on behalf of a client that never said so may answer in gzip).
-_CLIENT_DEFAULTS = frozenset({"Accept", "Accept-Encoding", "User-Agent"})
 
 
 @contextlib.contextmanager

@@ -73,6 +73,12 @@ async def test_client_pool_exchange_sends_and_answers_the_same_on_both_paths() -
         lowered = head.lower()
         assert b"authorization: bearer hub" in lowered and b"x-trace: t1" in lowered
         assert b"content-length: 8" in lowered
+        # and neither path adds an HTTP client's defaults the sender never chose
+        assert (
+            b"\r\naccept:" not in lowered
+            and b"accept-encoding" not in lowered
+            and b"user-agent" not in lowered
+        )
     # And so are the answers: status, lower-cased headers with repeats joined, body as sent
     assert answers[0] == answers[1]
     assert answers[0].status_code == 201 and answers[0].body == b'echo:{"n": 1}'

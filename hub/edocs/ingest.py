@@ -200,6 +200,67 @@ def split_multipart(
 # ---- the skeleton --------------------------------------------------------------------------------
 
 
+_ATTACHMENT_TEXTS = "e:AttachmentEncoded/e:Attachment/e:ContentTransferEncoded"
+_HAS_TEXT = etree.XPath("boolean(text())")  # without copying the text out, as .text would
+
+
+@contextlib.contextmanager
+def _stand_ins(nodes: list[etree._Element], texts: list[str]) -> Iterator[None]:
+    # Each node is swapped for an element of its own name, attributes, line and tail holding only the given
+    # text, and swapped back afterwards: moving elements costs no copy of a megabyte of text (taking the
+    # text out as a str and setting it again copied it twice and checked it, about 4 ms a megabyte). A
+    # node that might not come back exactly as it was (a prefix or declaration of its own, attributes)
+    # has its text and children swapped instead.
+    swapped: list[tuple[etree._Element, etree._Element]] = []
+    taken: list[tuple[etree._Element, str | bytes | None, list[etree._Element]]] = []
+    try:
+        for node, text in zip(nodes, texts, strict=True):
+            parent = node.getparent()
+            assert parent is not None
+            if _moves_back_unchanged(node, parent):
+                stand_in = parent.makeelement(node.tag)
+                stand_in.text = text
+                stand_in.tail = node.tail
+                stand_in.sourceline = node.sourceline
+                parent.replace(node, stand_in)
+                swapped.append((node, stand_in))
+            else:
+                children = list(node)
+                for child in children:
+                    node.remove(child)
+                taken.append((node, _take_text(node, text), children))
+        yield
+    finally:
+        for node, stand_in in reversed(swapped):
+            parent = stand_in.getparent()
+            assert parent is not None
+            parent.replace(stand_in, node)
+        for node, original, children in reversed(taken):
+            node.text = original  # type: ignore[assignment]  # ASCII bytes: copied into the tree once
+            node.extend(children)
+
+
+def _moves_back_unchanged(node: etree._Element, parent: etree._Element) -> bool:
+    # A node taken out of the tree gets declarations of its own, and on its way back takes the parent's
+    # declaration of its namespace: the same prefix only when that is the one prefix in scope for it and
+    # the node declares nothing itself (and has no attribute whose prefix could change).
+    scope = parent.nsmap
+    uri = etree.QName(node).namespace
+    return (
+        not node.attrib
+        and node.nsmap == scope
+        and scope.get(node.prefix) == uri
+        and list(scope.values()).count(uri) == 1
+    )
+
+
+def _take_text(node: etree._Element, text: str) -> str | bytes | None:
+    # Swaps the text; an attachment's (ASCII) text is kept as bytes, the cheapest to put back.
+    original = node.text
+    node.text = text
+    return original.encode("ascii") if original is not None and original.isascii() else original
+
+
 @contextlib.contextmanager
 def attachment_texts_held(root: etree._Element) -> Iterator[int]:
     """Take the base64 text of each attachment out of the tree for the duration, and put it back; yields
@@ -210,15 +271,9 @@ def attachment_texts_held(root: etree._Element) -> Iterator[int]:
     base64 (refusing the package before anything is committed). Only a ``ContentTransferEncoded`` holding
     nothing but text is emptied, so what the schema sees is always a fragment the decoder checks whole.
     """
-    taken: list[tuple[etree._Element, str | bytes | None]] = []
-    try:
-        for node in root.iterfind("e:AttachmentEncoded/e:Attachment/e:ContentTransferEncoded", NAMESPACES):
-            if len(node) == 0 and node.text is not None:
-                taken.append((node, _take_text(node, "")))
-        yield len(taken)
-    finally:
-        for node, text in reversed(taken):
-            node.text = text  # type: ignore[assignment]  # ASCII bytes: copied into the tree once
+    nodes = [n for n in root.iterfind(_ATTACHMENT_TEXTS, NAMESPACES) if len(n) == 0 and _HAS_TEXT(n)]
+    with _stand_ins(nodes, [""] * len(nodes)):
+        yield len(nodes)
 
 
 def make_skeleton(root: etree._Element, hub_organ_id: str, timestamp: str) -> tuple[bytes, tuple[str, ...]]:
@@ -226,37 +281,17 @@ def make_skeleton(root: etree._Element, hub_organ_id: str, timestamp: str) -> tu
     TraceHeader appended; returns the skeleton and its markers, in attachment order. The tree is left as
     it was (its signature can still be verified)."""
     nonce = secrets.token_hex(12)
-    markers: list[str] = []
-    taken: list[tuple[etree._Element, str | bytes | None, list[etree._Element]]] = []
+    nodes = list(root.iterfind(_ATTACHMENT_TEXTS, NAMESPACES))
+    markers = tuple(f"@@edoc-attachment-{nonce}-{index}@@" for index in range(len(nodes)))
     envelope = envelope_element(root)
     head = None if envelope is None else envelope.find(q("edXMLHeader"))
     had_trace_list = head is not None and head.find(q("TraceHeaderList")) is not None
-    trace: etree._Element | None = None
-    try:
-        for index, node in enumerate(
-            root.iterfind("e:AttachmentEncoded/e:Attachment/e:ContentTransferEncoded", NAMESPACES)
-        ):
-            marker = f"@@edoc-attachment-{nonce}-{index}@@"
-            children = list(node)
-            for child in children:
-                node.remove(child)
-            taken.append((node, _take_text(node, marker), children))
-            markers.append(marker)
+    with _stand_ins(nodes, list(markers)):
         trace = append_trace(root, hub_organ_id, timestamp)
-        return XML_DECLARATION + etree.tostring(root, encoding="UTF-8"), tuple(markers)
-    finally:
-        if trace is not None:
+        try:
+            return XML_DECLARATION + etree.tostring(root, encoding="UTF-8"), markers
+        finally:
             _remove_trace(trace, had_trace_list)
-        for node, text, children in reversed(taken):
-            node.text = text  # type: ignore[assignment]  # ASCII bytes: copied into the tree once
-            node.extend(children)
-
-
-def _take_text(node: etree._Element, marker: str) -> str | bytes | None:
-    # Swaps the text for the marker; an attachment's (ASCII) text is kept as bytes, the cheapest to put back.
-    text = node.text
-    node.text = marker
-    return text.encode("ascii") if text is not None and text.isascii() else text
 
 
 def _remove_trace(trace: etree._Element, had_trace_list: bool) -> None:

@@ -261,7 +261,7 @@ def test_edxml_attachment_texts_held_are_put_back() -> None:
     # Given a package with an attachment of plain text and one with a comment inside its text
     data = package(None, attachments=[Attachment("cid:1", "a", "text/plain", b"ABCDEF")] * 2)
     root = etree.fromstring(data)
-    plain, commented = root.iterfind(".//{*}ContentTransferEncoded")
+    _, commented = root.iterfind(".//{*}ContentTransferEncoded")
     commented.text = "QUJD"
     commented.append(etree.Comment("c"))
     commented[0].tail = "REVG"
@@ -269,5 +269,34 @@ def test_edxml_attachment_texts_held_are_put_back() -> None:
     # When the attachment texts are held out
     with attachment_texts_held(root) as taken:
         # Then only the plain one is emptied, and the tree is whole again afterwards
-        assert taken == 1 and not plain.text and commented.text == "QUJD"
+        texts = [n.text for n in root.iterfind(".//{*}ContentTransferEncoded")]
+        assert taken == 1 and not texts[0] and texts[1] == "QUJD"
     assert etree.tostring(root) == before
+
+
+def test_edxml_skeleton_keeps_each_attachment_element_as_written() -> None:
+    # Given attachments written plainly, with a prefix of their own, and declaring a namespace
+    encoded = base64.b64encode(b"ABCDEF")
+    data = package(None, attachments=[Attachment("cid:1", "a", "text/plain", b"ABCDEF")] * 3)
+    head, plain, prefixed, declaring = data.split(b"<ContentTransferEncoded>")
+    data = (
+        head
+        + b"<ContentTransferEncoded>"
+        + plain
+        + f'<x:ContentTransferEncoded xmlns:x="{NS}">'.encode()
+        + prefixed.replace(b"</ContentTransferEncoded>", b"</x:ContentTransferEncoded>", 1)
+        + b'<ContentTransferEncoded xmlns:y="urn:y">'
+        + declaring
+    )
+    root = etree.fromstring(data)
+    # When the skeleton is taken (and, for the schema, the texts held out)
+    skeleton, markers = make_skeleton(root, "LGSP.H40", "2024/05/02 10:00:00")
+    with attachment_texts_held(root) as held:
+        assert held == 3 and not any(n.text for n in root.iterfind(".//{*}ContentTransferEncoded"))
+    # Then the tree is as it was, and the skeleton with the texts put back is the package, canonically
+    assert etree.tostring(root) == etree.tostring(etree.fromstring(data))
+    for marker in markers:
+        skeleton = skeleton.replace(marker.encode(), encoded)
+    rebuilt = etree.fromstring(skeleton)
+    assert strip_hub_trace(rebuilt, "LGSP.H40")
+    assert etree.tostring(rebuilt, method="c14n") == etree.tostring(etree.fromstring(data), method="c14n")

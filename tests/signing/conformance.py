@@ -14,8 +14,9 @@ from signing.errors import Reason, SigningError
 from signing.pki import make_ca
 from signing.trust import RevocationMode, TrustStore, load_certificates
 from signing.xmldsig import SignaturePolicy, verify_xml
+from tests.shared_data import TESTDATA as SHARED
 
-TESTDATA = Path("/work/shared/testdata/xmldsig")
+TESTDATA = SHARED / "xmldsig"
 DS = "{http://www.w3.org/2000/09/xmldsig#}"
 SAML_P = "urn:oasis:names:tc:SAML:2.0:protocol"
 SAML_A = "urn:oasis:names:tc:SAML:2.0:assertion"

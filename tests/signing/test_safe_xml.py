@@ -1,13 +1,12 @@
 """The safe parser refuses hostile XML with the right reason before any expansion."""
 
-from pathlib import Path
-
 import pytest
 
 from signing.errors import Reason, XmlMalformed, XmlRefused
 from signing.safe_xml import DEFAULT_LIMITS, XmlLimits, parse_xml
+from tests.shared_data import TESTDATA
 
-DEFUSED = Path("/work/shared/testdata/xmldsig/signxml/test/defusedxml-test-data")
+DEFUSED = TESTDATA / "xmldsig/signxml/test/defusedxml-test-data"
 
 
 @pytest.mark.parametrize(

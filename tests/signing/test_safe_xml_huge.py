@@ -1,16 +1,16 @@
 """Long text nodes on request (huge_text) and parsing in pieces (parse_xml_chunks), with every protection kept."""
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from lxml import etree
 
 from signing.errors import Reason, XmlError, XmlMalformed, XmlRefused
 from signing.safe_xml import DEFAULT_LIMITS, XmlLimits, parse_xml, parse_xml_chunks
+from tests.shared_data import TESTDATA
 from tests.signing.vectors import parsable_documents
 
-DEFUSED = Path("/work/shared/testdata/xmldsig/signxml/test/defusedxml-test-data")
+DEFUSED = TESTDATA / "xmldsig/signxml/test/defusedxml-test-data"
 ATTACKS = [
     "cyclic.xml",
     "dtd.xml",

@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -95,3 +96,26 @@ def run_wrk(script: str, args: list[str], timeout: float) -> dict[str, float]:
         + (sum(int(n) for n in sockets.groups()) if sockets else 0),
         "n": int(total.group(1)) if total else 0,
     }
+
+
+def delete_namespace(url: str, hub: Any, namespace: str) -> None:
+    """Drop the queues and exchanges `hub` declares in `namespace`, so runs do not pile up on RabbitMQ."""
+    import pika
+
+    from hub.topology import request_topology
+
+    topology = request_topology(hub.settings)
+    for extension in hub.extensions:
+        topology = topology.merge(extension.topology())
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        channel = connection.channel()
+        for queue in topology.queues:
+            retries = [queue.retry_queue_name(delay) for delay in queue.retry_delays_ms]
+            for name in (queue.name, queue.dlq_name, *retries):
+                channel.queue_delete(name)
+        for exchange in topology.exchanges:
+            if exchange.name.startswith(namespace):
+                channel.exchange_delete(exchange.name)
+    finally:
+        connection.close()

@@ -38,7 +38,7 @@ sys.path[:] = [str(Path(__file__).resolve().parent.parent)] + [
     p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
 ]
 
-from bench._common import free_port, port_open, process_cpu_seconds, stop  # noqa: E402
+from bench._common import delete_namespace, free_port, port_open, process_cpu_seconds, stop  # noqa: E402
 
 RABBIT = os.environ.get("LGSP_BENCH_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 POSTGRES_ADMIN = os.environ.get("LGSP_BENCH_POSTGRES_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -208,6 +208,16 @@ def make_packages(
     return packages, workdir / "ca.pem", workdir / "crl.pem"
 
 
+def drop_broker_namespace(config: dict[str, Any]) -> None:
+    """Delete the run's queues and exchanges from RabbitMQ (each run has a namespace of its own)."""
+    from hub.registry import ConnectorRegistry
+    from hub.runtime import Hub
+    from hub.settings import load_settings
+
+    hub = Hub.create(load_settings(data=config, environ={}), registry=ConnectorRegistry([]))
+    delete_namespace(config["broker"]["url"], hub, config["broker"]["namespace"])
+
+
 def hub_config(broker_url: str, store_url: str, ca: Path, crl: Path) -> dict[str, Any]:
     members = {f"VN/GOV/{o}/edoc": {"api_keys": [f"{KEY}-{o}"]} for o in (SENDER, *RECIPIENTS)}
     return {
@@ -359,8 +369,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print("RabbitMQ or PostgreSQL unreachable: embedded broker and SQLite, one process", file=sys.stderr)
         broker_url, store_url = "embedded://", f"sqlite+aiosqlite:///{workdir / 'bench.sqlite3'}"
+    config = hub_config(broker_url, store_url, ca, crl)
     config_path = workdir / "config.json"
-    config_path.write_text(json.dumps(hub_config(broker_url, store_url, ca, crl)))
+    config_path.write_text(json.dumps(config))
     port = free_port()
     processes: dict[str, subprocess.Popen[bytes]] = {}
     # What each row measures: a name and the processes it sums (a gateway group's serving processes).
@@ -405,6 +416,7 @@ def main(argv: list[str] | None = None) -> int:
             stop(process, 20)
         if real:
             asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+            drop_broker_namespace(config)
 
     failures = light_failures + heavy_failures
     delivered = [(doc, at) for doc, at in rows if doc in submitted and at is not None]

@@ -36,7 +36,14 @@ sys.path[:] = [str(Path(__file__).resolve().parent.parent)] + [
     p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
 ]
 
-from bench._common import free_port, process_cpu_seconds, run_wrk, stop, wait_port  # noqa: E402
+from bench._common import (  # noqa: E402
+    delete_namespace,
+    free_port,
+    process_cpu_seconds,
+    run_wrk,
+    stop,
+    wait_port,
+)
 
 CLIENT = "VN/GOV/000.00.00.H40/bench"
 KEY = "bench-key"
@@ -140,29 +147,6 @@ def run_hub(
             delete_namespace(broker_url, hub, namespace)
 
     uvloop.run(main())
-
-
-def delete_namespace(url: str, hub: Any, namespace: str) -> None:
-    """Drop the queues and exchanges this run declared, so runs do not pile up on RabbitMQ."""
-    import pika
-
-    from hub.topology import request_topology
-
-    topology = request_topology(hub.settings)
-    for extension in hub.extensions:
-        topology = topology.merge(extension.topology())
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    try:
-        channel = connection.channel()
-        for queue in topology.queues:
-            retries = [queue.retry_queue_name(delay) for delay in queue.retry_delays_ms]
-            for name in (queue.name, queue.dlq_name, *retries):
-                channel.queue_delete(name)
-        for exchange in topology.exchanges:
-            if exchange.name.startswith(namespace):
-                channel.exchange_delete(exchange.name)
-    finally:
-        connection.close()
 
 
 def spawn(*args: str) -> subprocess.Popen[bytes]:

@@ -6,6 +6,7 @@ Exit codes: 0 success; 1 the command ran and something failed (a demo scenario, 
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import os
@@ -232,16 +233,8 @@ def serve(
         )
         raise typer.Exit(EXIT_CONFIG)
     from hub.processes import ProcessGroup
-    from hub.store import Store
 
-    async def migrate() -> None:
-        store = Store.from_url(settings.store.url)
-        try:
-            await store.migrate()
-        finally:
-            await store.close()
-
-    _run(migrate)
+    _run(functools.partial(_migrate, settings))
     try:
         # Bound, not listening: it holds the port (and resolves port 0) for the processes' own sockets.
         reserved = listen(host, port, backlog=None, reuse_port=True)
@@ -329,18 +322,18 @@ def maintenance(
 @app.command("db-upgrade")
 def db_upgrade(config: ConfigOption = None) -> None:
     """Apply the store's Alembic migrations up to the newest revision."""
-    settings = _settings(config)
+    _run(functools.partial(_migrate, _settings(config)))
+    console.print("store is at the newest revision")
+
+
+async def _migrate(settings: Settings) -> None:
     from hub.store import Store
 
-    async def main() -> None:
-        store = Store.from_url(settings.store.url)
-        try:
-            await store.migrate()
-        finally:
-            await store.close()
-
-    _run(main)
-    console.print("store is at the newest revision")
+    store = Store.from_url(settings.store.url)
+    try:
+        await store.migrate()
+    finally:
+        await store.close()
 
 
 @app.command()

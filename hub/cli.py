@@ -193,7 +193,7 @@ def serve(
     settings = _settings(config)
     _logging(settings)
     from hub.runtime import Hub
-    from hub.serving import AppServer, listen
+    from hub.serving import AppServer, listen, reserve_port
 
     in_process = workers
     if in_process is None:
@@ -236,8 +236,7 @@ def serve(
 
     _run(functools.partial(_migrate, settings))
     try:
-        # Bound, not listening: it holds the port (and resolves port 0) for the processes' own sockets.
-        reserved = listen(host, port, backlog=None, reuse_port=True)
+        reserved = reserve_port(host, port)
     except OSError as exc:
         err.print(f"[red]error:[/red] cannot listen on {host}:{port}: {exc}")
         raise typer.Exit(EXIT_UNREACHABLE) from exc

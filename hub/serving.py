@@ -24,22 +24,29 @@ class _EmbeddedServer(uvicorn.Server):
         yield
 
 
-def listen(host: str, port: int, *, backlog: int | None = 2048, reuse_port: bool = False) -> socket.socket:
-    """A TCP socket bound to `host`:`port` (port 0: any free one), listening unless `backlog` is None.
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def listen(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A TCP socket listening on `host`:`port` (port 0: any free one).
 
     `reuse_port` (SO_REUSEPORT): several processes each listen on a socket of their own on the same
     port, and the kernel spreads new connections evenly among them (``lgsp serve --processes N``; one
     socket shared by all would give most connections to whichever process wakes first).
     """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    return socket.create_server((host, port), family=_family(host), backlog=2048, reuse_port=reuse_port)
+
+
+def reserve_port(host: str, port: int) -> socket.socket:
+    """A socket bound to `host`:`port` with SO_REUSEPORT and not listening: it holds the port (and
+    resolves port 0) for the processes' own `listen(..., reuse_port=True)` sockets, and takes no
+    connection itself."""
+    sock = socket.socket(_family(host), socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuse_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
-        if backlog is not None:
-            sock.listen(backlog)
     except OSError:
         sock.close()
         raise
@@ -108,4 +115,4 @@ async def serving(app: Any, **options: Any) -> AsyncIterator[AppServer]:
         await server.stop()
 
 
-__all__ = ["AppServer", "free_port", "listen", "serving"]
+__all__ = ["AppServer", "free_port", "listen", "reserve_port", "serving"]

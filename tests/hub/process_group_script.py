@@ -12,12 +12,12 @@ import sys
 from collections.abc import Callable
 
 from hub.processes import ProcessGroup
-from hub.serving import listen
+from hub.serving import listen, reserve_port
 
 
 def main() -> int:
     mode = sys.argv[1]
-    reserved = listen("127.0.0.1", 0, backlog=None, reuse_port=True)
+    reserved = reserve_port("127.0.0.1", 0)
     port = reserved.getsockname()[1]
 
     def answer_once(_: int, ready: Callable[[], None]) -> None:

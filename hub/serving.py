@@ -66,6 +66,7 @@ class AppServer:
         sock: socket.socket | None = None,
         **options: Any,
     ) -> None:
+        self.app = app
         self._sock = sock
         if sock is not None:
             host, port = sock.getsockname()[:2]

@@ -565,28 +565,72 @@ class _Children:
             return None
 
 
-def _read_organization(node: etree._Element) -> Organization:
-    fields = _Children(node)
-    return Organization(
-        organ_id=fields.text("OrganId"),
-        organization_in_charge=fields.text("OrganizationInCharge"),
-        organ_name=fields.text("OrganName"),
-        organ_add=fields.text("OrganAdd"),
-        email=fields.text("Email"),
-        telephone=fields.text("Telephone"),
-        fax=fields.text("Fax"),
-        website=fields.text("Website"),
+def _texts(node: etree._Element | None) -> dict[str, str]:
+    """Each child's stripped text by tag, the first of a tag winning: one pass over a group whose
+    children the schema allows once each (an ``xs:all``)."""
+    texts: dict[str, str] = {}
+    if node is not None:
+        for child in node:
+            tag = child.tag
+            if tag not in texts:
+                text = child.text
+                texts[tag] = text.strip() if text else ""
+    return texts
+
+
+def _number(text: str | None) -> int | None:
+    try:
+        return int(text) if text else None
+    except ValueError:
+        return None
+
+
+_ORGANIZATION = tuple(
+    q(name)
+    for name in (
+        "OrganId",
+        "OrganizationInCharge",
+        "OrganName",
+        "OrganAdd",
+        "Email",
+        "Telephone",
+        "Fax",
+        "Website",
     )
+)
+_RESPONSE_FOR = tuple(q(name) for name in ("OrganId", "DocumentId", "Code", "PromulgationDate"))
+_Q = {
+    name: q(name)
+    for name in (
+        "CodeNumber",
+        "CodeNotation",
+        "Place",
+        "PromulgationDate",
+        "Type",
+        "TypeDetail",
+        "TypeName",
+        "Competence",
+        "Position",
+        "FullName",
+        "Priority",
+        "OrganId",
+        "Timestamp",
+        "ContentId",
+        "ContentType",
+        "Description",
+        "AttachmentName",
+    )
+}
+
+
+def _read_organization(node: etree._Element) -> Organization:
+    texts = _texts(node)
+    return Organization(*[texts.get(tag, "") for tag in _ORGANIZATION])
 
 
 def _read_response_for(node: etree._Element) -> ResponseFor:
-    fields = _Children(node)
-    return ResponseFor(
-        organ_id=fields.text("OrganId"),
-        document_id=fields.text("DocumentId"),
-        code=fields.text("Code"),
-        promulgation_date=fields.text("PromulgationDate"),
-    )
+    texts = _texts(node)
+    return ResponseFor(*[texts.get(tag, "") for tag in _RESPONSE_FOR])
 
 
 def _read_business(trace_list: _Children) -> Business:
@@ -604,8 +648,11 @@ def _read_business(trace_list: _Children) -> Business:
     )
 
 
-def read_package(root: etree._Element) -> PackageHeader:
+def read_package(root: etree._Element, *, content: bool = True) -> PackageHeader:
     """Read a schema-valid package's header (never the attachments' content).
+
+    ``content=False`` leaves ``Content`` (the document's text, often the longest field) unread: the
+    header's ``content`` is then empty.
 
     Raises:
         PackageInvalid: it is a status message, or a rule the schema cannot express is broken.
@@ -624,20 +671,21 @@ def read_package(root: etree._Element) -> PackageHeader:
         seen.add(recipient.organ_id)
     head = message.getparent()
     trace_list = _Children(_Children(head).first("TraceHeaderList") if head is not None else None)
+    organ_id, timestamp = _Q["OrganId"], _Q["Timestamp"]
     traces = tuple(
-        TraceEntry(entry.text("OrganId"), entry.text("Timestamp"))
-        for entry in map(_Children, trace_list.all("TraceHeader"))
+        TraceEntry(texts.get(organ_id, ""), texts.get(timestamp, ""))
+        for texts in map(_texts, trace_list.all("TraceHeader"))
     )
     envelope = envelope_element(root)
     manifest = tuple(
         ManifestReference(
-            content_id=reference.text("ContentId"),
-            content_type=reference.text("ContentType"),
-            description=reference.text("Description"),
-            attachment_name=reference.text("AttachmentName"),
+            content_id=texts.get(_Q["ContentId"], ""),
+            content_type=texts.get(_Q["ContentType"], ""),
+            description=texts.get(_Q["Description"], ""),
+            attachment_name=texts.get(_Q["AttachmentName"], ""),
         )
-        for reference in map(
-            _Children,
+        for texts in map(
+            _texts,
             envelope.iterfind("e:edXMLBody/e:edXMLManifest/e:Reference", NAMESPACES)
             if envelope is not None
             else (),
@@ -645,24 +693,29 @@ def read_package(root: etree._Element) -> PackageHeader:
     )
     from_node = fields.first("From")
     assert from_node is not None
+    code = _texts(fields.first("Code"))
+    promulgation = _texts(fields.first("PromulgationInfo"))
+    document_type = _texts(fields.first("DocumentType"))
+    signer = _texts(fields.first("SignerInfo"))
+    other = _texts(fields.first("OtherInfo"))
     return PackageHeader(
         sender=_read_organization(from_node),
         recipients=recipients,
         document_id=fields.text("DocumentId"),
         subject=fields.text("Subject"),
-        code_number=fields.text("Code", "CodeNumber"),
-        code_notation=fields.text("Code", "CodeNotation"),
-        place=fields.text("PromulgationInfo", "Place"),
-        promulgation_date=fields.text("PromulgationInfo", "PromulgationDate"),
-        doc_type=fields.int("DocumentType", "Type"),
-        type_detail=fields.int("DocumentType", "TypeDetail"),
-        type_name=fields.text("DocumentType", "TypeName"),
-        content=fields.text("Content"),
-        signer_competence=fields.text("SignerInfo", "Competence"),
-        signer_position=fields.text("SignerInfo", "Position"),
-        signer_full_name=fields.text("SignerInfo", "FullName"),
+        code_number=code.get(_Q["CodeNumber"], ""),
+        code_notation=code.get(_Q["CodeNotation"], ""),
+        place=promulgation.get(_Q["Place"], ""),
+        promulgation_date=promulgation.get(_Q["PromulgationDate"], ""),
+        doc_type=_number(document_type.get(_Q["Type"])),
+        type_detail=_number(document_type.get(_Q["TypeDetail"])),
+        type_name=document_type.get(_Q["TypeName"], ""),
+        content=fields.text("Content") if content else "",
+        signer_competence=signer.get(_Q["Competence"], ""),
+        signer_position=signer.get(_Q["Position"], ""),
+        signer_full_name=signer.get(_Q["FullName"], ""),
         due_date=fields.text("DueDate"),
-        priority=fields.int("OtherInfo", "Priority"),
+        priority=_number(other.get(_Q["Priority"])),
         response_for=tuple(_read_response_for(n) for n in fields.all("ResponseFor")),
         steering_type=fields.int("SteeringType"),
         to_places=tuple(

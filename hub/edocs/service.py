@@ -191,7 +191,7 @@ class EdocsService:
             owned=True,
             source_bytes=spool.size,
         )
-        header = read_package(verified.root)
+        header = read_package(verified.root, content=False)  # the submission never reads Content
         if header.sender.organ_id != organ:
             raise PackageInvalid(
                 "the signed From/OrganId differs from the document's", element="From/OrganId"

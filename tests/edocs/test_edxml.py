@@ -4,6 +4,7 @@ layout survives storage so the sender's signature still verifies."""
 import asyncio
 import base64
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,12 +16,16 @@ from hub.edocs.edxml import (
     Business,
     BusinessDocType,
     EdxmlSchema,
+    ManifestReference,
     Organization,
+    PackageHeader,
     ResponseFor,
     StaffInfo,
     StatusCode,
     StatusMessage,
+    TraceEntry,
     append_trace,
+    build_package,
     build_status,
     kind_of,
     load_message,
@@ -71,6 +76,61 @@ def test_edxml_package_round_trip_reads_every_header_field(pki: Pki) -> None:
     head = message.root.find(f"{{{NS}}}edXMLEnvelope/{{{NS}}}edXMLHeader")
     assert head is not None and etree.QName(head[-1]).localname == "Signature"
     assert verify_xml(data, _policy(pki)).member_id == f"VN/GOV/{SENDER}"
+
+
+def test_edxml_package_header_with_every_field_reads_back_equal() -> None:
+    # Given a header with every field the builder writes, two of each repeatable group
+    def organization(organ_id: str, n: int) -> Organization:
+        return Organization(
+            organ_id,
+            f"Phụ trách {n}",
+            f"Cơ quan {n}",
+            f"Địa chỉ {n}",
+            f"a{n}@gov.vn",
+            f"02{n}",
+            f"03{n}",
+            f"w{n}",
+        )
+
+    header = PackageHeader(
+        sender=organization(SENDER, 0),
+        recipients=(organization(PULL_A, 1), organization(PULL_B, 2)),
+        document_id=f"{SENDER},2024/05/02,7/UBND-VP",
+        subject="  Về việc thử  ",
+        code_number="7",
+        code_notation="UBND-VP",
+        place="Hà Nội",
+        promulgation_date="2024/05/02",
+        doc_type=1,
+        type_detail=2,
+        type_name="Công văn",
+        content="Nội dung dài " * 50,
+        signer_competence="TM. UBND",
+        signer_position="Chủ tịch",
+        signer_full_name="Nguyễn Văn A",
+        due_date="2024/06/01",
+        priority=3,
+        response_for=(
+            ResponseFor(PULL_A, f"{PULL_A},2024/04/01,1/SO", "1/SO", "2024/04/01"),
+            ResponseFor(PULL_B, f"{PULL_B},2024/04/02,2/SO", "2/SO", "2024/04/02"),
+        ),
+        steering_type=1,
+        to_places=("Nơi nhận 1", "Nơi nhận 2"),
+        business=Business(BusinessDocType.UPDATE, f"{SENDER},2024/05/01,6/UBND-VP", "sửa lỗi", 2),
+        traces=(TraceEntry(SENDER, "2024/05/02 08:00:00"),),
+        manifest=(ManifestReference("cid:1", "application/pdf", "Phụ lục", "phu-luc.pdf"),),
+    )
+    attachment = Attachment("cid:1", "phu-luc.pdf", "application/pdf", b"%PDF", "Phụ lục")
+    root = parse_edxml(build_package(header, [attachment], traces=header.traces))
+    SCHEMA.validate(root)
+
+    # When it is read back, with and without Content
+    full = read_package(root)
+    lean = read_package(root, content=False)
+
+    # Then every field equals what was built (texts stripped), and only Content is left out of the lean read
+    assert full == replace(header, subject="Về việc thử", content=header.content.strip())
+    assert lean == replace(full, content="")
 
 
 def test_edxml_status_message_round_trip() -> None:

@@ -51,3 +51,50 @@ async def test_routes_submission_answers_as_before(edocs: RunningEdocs, pki: Pki
     assert accepted.headers["content-type"] == "application/json"
     assert accepted.headers["location"] == f"/v1/edocs/{accepted.json()['id']}"
     assert wrong_method.status_code == 405
+
+
+async def test_routes_submission_is_served_without_starlettes_stack(
+    edocs: RunningEdocs, pki: Pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a gateway whose Starlette app would fail any request it were handed
+    app = edocs.gateway.app
+
+    async def starlette_must_not_run(scope: object, receive: object, send: object) -> None:
+        raise AssertionError(f"Starlette was asked to serve {scope}")
+
+    monkeypatch.setattr(app, "app", starlette_must_not_run)
+
+    # When a package is submitted
+    accepted = await edocs.submit(package(pki))
+
+    # Then the submission route answered it by itself
+    assert accepted.status_code == 201, accepted.text
+
+
+async def test_routes_submission_failing_unexpectedly_answers_a_typed_500_and_keeps_serving(
+    edocs: RunningEdocs, pki: Pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a store that fails once with an error nobody foresaw
+    service = edocs.extension.service
+    real_submit = service.submit
+    calls = 0
+
+    async def failing_once(*args: object, **kwargs: object) -> object:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("boom in the store")
+        return await real_submit(*args, **kwargs)
+
+    monkeypatch.setattr(service, "submit", failing_once)
+
+    # When a package is submitted, then submitted again
+    failed = await edocs.submit(package(pki))
+    accepted = await edocs.submit(package(pki))
+
+    # Then the first gets the internal-error type as JSON without internals, and the next one works
+    assert failed.status_code == 500
+    assert failed.headers["content-type"] == "application/json"
+    assert failed.json()["type"] == failed.headers["x-road-error"] == "Server.ServerProxy.InternalError"
+    assert "boom" not in failed.text
+    assert accepted.status_code == 201, accepted.text

@@ -194,12 +194,15 @@ def format_date(day: date | datetime) -> str:
     """``yyyy/MM/dd`` (a datetime is converted to Vietnam time first)."""
     if isinstance(day, datetime):
         day = day.astimezone(VN_TIME)
-    return day.strftime(DATE_FORMAT)
+    return f"{day.year:04d}/{day.month:02d}/{day.day:02d}"
 
 
 def format_timestamp(moment: datetime | None = None) -> str:
     """``yyyy/MM/dd HH:mm:ss`` in Vietnam time (now when omitted)."""
-    return (moment or datetime.now(UTC)).astimezone(VN_TIME).strftime(TIMESTAMP_FORMAT)
+    # Formatted by hand: strftime goes through the C library, which looks at /etc/localtime (a stat
+    # system call) on every call when TZ is not set; on the submission path that was ~1 % of the CPU.
+    at = (moment or datetime.now(UTC)).astimezone(VN_TIME)
+    return f"{at.year:04d}/{at.month:02d}/{at.day:02d} {at.hour:02d}:{at.minute:02d}:{at.second:02d}"
 
 
 def parse_timestamp(text: str) -> datetime:

@@ -13,9 +13,10 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from hub.errors import StoreError
-from hub.store import tables
+from hub.store import liveness, tables
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
+PING_AFTER_IDLE = 1.0
 
 
 def alembic_config() -> Config:
@@ -34,12 +35,16 @@ class Store:
         self._flag_reads: dict[str, asyncio.Task[str | None]] = {}
 
     @classmethod
-    def from_url(cls, url: str, *, echo: bool = False) -> "Store":
-        kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
+    def from_url(cls, url: str, *, echo: bool = False, ping_after_idle: float = PING_AFTER_IDLE) -> "Store":
+        """``ping_after_idle``: a pooled server connection idle this many seconds is pinged before use
+        (hub/store/liveness.py); SQLite has no server connection to lose."""
+        kwargs: dict[str, Any] = {"echo": echo}
         if url.startswith("sqlite"):
-            kwargs = {"echo": echo, "connect_args": {"timeout": 30}}
+            kwargs["connect_args"] = {"timeout": 30}
         engine = create_async_engine(url, **kwargs)
-        if url.startswith("sqlite"):
+        if not url.startswith("sqlite"):
+            liveness.ping_after_idle(engine, ping_after_idle)
+        else:
 
             @sa.event.listens_for(engine.sync_engine, "connect")
             def _pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -5,6 +5,7 @@ import asyncio
 import base64
 import os
 from dataclasses import replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ from lxml import etree
 
 from hub.edocs.edxml import (
     NS,
+    TIMESTAMP_FORMAT,
+    VN_TIME,
     Attachment,
     Business,
     BusinessDocType,
@@ -27,9 +30,12 @@ from hub.edocs.edxml import (
     append_trace,
     build_package,
     build_status,
+    format_date,
+    format_timestamp,
     kind_of,
     load_message,
     parse_edxml,
+    parse_timestamp,
     read_package,
     read_status,
     sign_package,
@@ -360,3 +366,18 @@ def test_edxml_skeleton_keeps_each_attachment_element_as_written() -> None:
     rebuilt = etree.fromstring(skeleton)
     assert strip_hub_trace(rebuilt, "LGSP.H40")
     assert etree.tostring(rebuilt, method="c14n") == etree.tostring(etree.fromstring(data), method="c14n")
+
+
+def test_edxml_dates_and_timestamps_are_written_in_vietnam_time() -> None:
+    # Given moments on both sides of a day boundary in Vietnam (UTC+7), and a plain date
+    late_utc = datetime(2024, 12, 31, 17, 5, 9, tzinfo=UTC)  # 2025/01/01 00:05:09 in Hanoi
+    early_utc = datetime(2024, 3, 1, 16, 59, 59, tzinfo=UTC)  # still 2024/03/01 in Hanoi
+
+    # Then they are written yyyy/MM/dd HH:mm:ss in Hanoi time, as strftime would, and read back equal
+    assert format_timestamp(late_utc) == "2025/01/01 00:05:09"
+    assert format_date(late_utc) == "2025/01/01"
+    assert format_timestamp(early_utc) == "2024/03/01 23:59:59"
+    assert format_date(date(2024, 5, 2)) == "2024/05/02"
+    for moment in (late_utc, early_utc, datetime(1999, 1, 2, 3, 4, 5, tzinfo=UTC)):
+        assert format_timestamp(moment) == moment.astimezone(VN_TIME).strftime(TIMESTAMP_FORMAT)
+        assert parse_timestamp(format_timestamp(moment)) == moment

@@ -1,5 +1,6 @@
 """Settings of the document exchange (the `edocs:` section of the configuration)."""
 
+import functools
 import hashlib
 import hmac
 import re
@@ -174,7 +175,13 @@ class EdocsSettings(_Strict):
     def organ_of(self, client: str) -> str:
         """The organ code an edocs member acts for."""
         member = self.members[client]
-        return member.organ_id or parse_client(client).member.member_code
+        return member.organ_id or _member_code(client)
+
+
+@functools.lru_cache(maxsize=1024)
+def _member_code(client: str) -> str:
+    # Asked on every request; the client ids are the configured members', so the cache stays small.
+    return parse_client(client).member.member_code
 
 
 __all__ = [

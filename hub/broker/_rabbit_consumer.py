@@ -4,6 +4,14 @@ A delivery is acked or nacked on the channel it came from. Once that channel is 
 connection dropped and came back) its delivery tag means nothing: the broker has already requeued
 the message and will redeliver it, so a late ack or nack is logged and dropped, never sent on the new
 channel.
+
+Acks requested in one loop turn on one consumer channel are coalesced (`ChannelAcks`): the first goes
+out at once (with a reply sent just before it, as a worker's is), the others at the end of the turn as
+one ``basic.ack(multiple)`` up to the last tag of the contiguous run of settled deliveries at the
+head of the channel's unsettled ones, and one ack each for those past a delivery still in work. A
+nack is never coalesced: the acks requested before it go first, then the nack alone. Acks still held
+when the channel closes under them are dropped like a late ack (the broker redelivers those
+messages); the consumer's own close sends them first.
 """
 
 import asyncio
@@ -26,12 +34,97 @@ from hub.errors import BrokerError
 log = logging.getLogger(__name__)
 
 
+def _dropped(verb: str, message_id: str | None, queue: str) -> None:
+    log.warning(
+        "%s of message %r from %r dropped: its channel closed, RabbitMQ will redeliver it",
+        verb,
+        message_id,
+        queue,
+    )
+
+
+class ChannelAcks:
+    """Settles the deliveries of one channel, its acks coalesced per loop turn (see the module docstring).
+
+    A multiple ack covers every unsettled delivery of the channel up to its tag, so every delivery
+    received on a channel whose acks are coalesced must be announced with `delivered` first (a
+    consumer's channel carries nothing else); a tag never announced never extends a run.
+    """
+
+    def __init__(self, channel: AsyncChannel, queue: str) -> None:
+        self.channel = channel
+        self._queue = queue
+        self._unsettled: dict[int, None] = {}  # delivered, not settled with the broker yet, in tag order
+        self._acked: dict[int, str | None] = {}  # acks asked for and not sent yet: tag -> message id
+        self._turn = False  # an ack went out at once this loop turn; later ones wait for its end
+
+    def delivered(self, tag: int) -> None:
+        self._unsettled[tag] = None
+
+    def ack(self, tag: int, message_id: str | None) -> bool:
+        """Ack `tag` now or at the end of this loop turn; False when the channel is closed."""
+        if not self.channel.is_open:
+            return False
+        self._acked[tag] = message_id
+        if not self._turn:
+            self._turn = True
+            self.channel.loop.call_soon(self._end_turn)
+            self.send()
+        return True
+
+    def nack(self, tag: int, *, requeue: bool) -> bool:
+        """Nack `tag` alone, after the acks asked for before it; False when the channel is closed."""
+        if not self.channel.is_open:
+            return False
+        self.send()
+        self._unsettled.pop(tag, None)
+        try:
+            self.channel.raw.basic_nack(tag, requeue=requeue)
+        except pe.AMQPError:
+            return False
+        self.channel.flush()
+        return True
+
+    def send(self) -> None:
+        """Send the acks asked for so far (the consumer calls it before closing the channel)."""
+        acked, self._acked = self._acked, {}
+        if not acked:
+            return
+        # The longest run of acked tags at the head of the unsettled ones goes as one multiple ack;
+        # past the first tag still in work, each ack goes alone.
+        last, run = 0, 0
+        for tag in self._unsettled:
+            if tag not in acked:
+                break
+            last, run = tag, run + 1
+        for tag in acked:
+            self._unsettled.pop(tag, None)
+        if self.channel.is_open:
+            try:
+                if run:
+                    self.channel.raw.basic_ack(last, multiple=run > 1)
+                for tag in acked:
+                    if tag > last:
+                        self.channel.raw.basic_ack(tag)
+            except pe.AMQPError:
+                pass
+            else:
+                self.channel.flush()  # with the reply sent just before, if any
+                return
+        for message_id in acked.values():
+            _dropped("ack", message_id, self._queue)
+
+    def _end_turn(self) -> None:
+        self._turn = False
+        self.send()
+
+
 class RabbitDelivery(Delivery):
-    """A message received on `channel` under `delivery_tag`."""
+    """A message received under `delivery_tag` on the channel `acks` settles."""
 
     def __init__(
         self,
-        channel: AsyncChannel,
+        acks: ChannelAcks,
         delivery_tag: int,
         message: Message,
         *,
@@ -40,7 +133,7 @@ class RabbitDelivery(Delivery):
         routing_key: str,
         redelivered: bool,
     ) -> None:
-        self._channel = channel
+        self._acks = acks
         self._delivery_tag = delivery_tag
         self._settled = False
         self.message = message
@@ -50,31 +143,16 @@ class RabbitDelivery(Delivery):
         self.redelivered = redelivered
 
     async def ack(self) -> None:
-        self._settle("ack", functools.partial(self._channel.raw.basic_ack, self._delivery_tag))
+        if not self._settled:
+            self._settled = True
+            if not self._acks.ack(self._delivery_tag, self.message.message_id):
+                _dropped("ack", self.message.message_id, self.queue)
 
     async def nack(self, *, requeue: bool) -> None:
-        self._settle(
-            "nack", functools.partial(self._channel.raw.basic_nack, self._delivery_tag, requeue=requeue)
-        )
-
-    def _settle(self, verb: str, send: Callable[[], object]) -> None:
-        if self._settled:
-            return
-        self._settled = True
-        if self._channel.is_open:
-            try:
-                send()
-            except pe.AMQPError:
-                pass
-            else:
-                self._channel.flush()  # with the reply sent just before, if any
-                return
-        log.warning(
-            "%s of message %r from %r dropped: its channel closed, RabbitMQ will redeliver it",
-            verb,
-            self.message.message_id,
-            self.queue,
-        )
+        if not self._settled:
+            self._settled = True
+            if not self._acks.nack(self._delivery_tag, requeue=requeue):
+                _dropped("nack", self.message.message_id, self.queue)
 
 
 class RabbitConsumer(Consumer):
@@ -98,6 +176,7 @@ class RabbitConsumer(Consumer):
         self._on_cancel = on_cancel
         self._on_channel_lost = on_channel_lost
         self._channel: AsyncChannel | None = None
+        self._acks: ChannelAcks | None = None
         self._tag = ""
         self._tasks: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
@@ -117,16 +196,17 @@ class RabbitConsumer(Consumer):
             if not self.active or self.subscribed:
                 return
             channel = await AsyncChannel.open(connection)
+            acks = ChannelAcks(channel, self.queue)
             tag = f"lgsp.{uuid.uuid4().hex[:16]}"
             try:
                 await channel.call(channel.raw.basic_qos, prefetch_count=self.prefetch)
-                channel.raw.add_on_cancel_callback(functools.partial(self._on_broker_cancel, channel))
-                on_message = functools.partial(self._on_message, channel)
+                channel.raw.add_on_cancel_callback(functools.partial(self._on_broker_cancel, acks))
+                on_message = functools.partial(self._on_message, acks)
                 await channel.call(channel.raw.basic_consume, self.queue, on_message, consumer_tag=tag)
             except BaseException:
                 await channel.close()
                 raise
-            self._channel, self._tag = channel, tag
+            self._channel, self._acks, self._tag = channel, acks, tag
             channel.on_close(functools.partial(self._on_channel_closed, channel))
 
     async def cancel(self) -> None:
@@ -140,10 +220,13 @@ class RabbitConsumer(Consumer):
         self._on_cancel(self)
         async with self._lock:
             channel, self._channel = self._channel, None
+            acks, self._acks = self._acks, None
         if channel is not None and channel.is_open:
             with contextlib.suppress(BrokerError):
                 await channel.call(channel.raw.basic_cancel, self._tag)
         await self._drain()
+        if acks is not None:
+            acks.send()  # ahead of the close, which would requeue what they settle
         if channel is not None:
             await channel.close()
 
@@ -164,14 +247,15 @@ class RabbitConsumer(Consumer):
 
     def _on_message(
         self,
-        channel: AsyncChannel,
+        acks: ChannelAcks,
         _raw: Channel,
         method: spec.Basic.Deliver,
         properties: spec.BasicProperties,
         body: bytes,
     ) -> None:
+        acks.delivered(method.delivery_tag)
         delivery = RabbitDelivery(
-            channel,
+            acks,
             method.delivery_tag,
             from_properties(properties, body),
             queue=self.queue,
@@ -179,7 +263,7 @@ class RabbitConsumer(Consumer):
             routing_key=method.routing_key,
             redelivered=method.redelivered,
         )
-        task = channel.loop.create_task(self._handle(delivery))
+        task = acks.channel.loop.create_task(self._handle(delivery))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -193,15 +277,16 @@ class RabbitConsumer(Consumer):
             if not delivery.settled:
                 await delivery.nack(requeue=not delivery.redelivered)
 
-    def _on_broker_cancel(self, channel: AsyncChannel, _frame: object) -> None:
+    def _on_broker_cancel(self, acks: ChannelAcks, _frame: object) -> None:
         # The queue was deleted (or the node went away): drop this channel; the next reconnect
         # re-declares the topology and subscribes again.
         log.warning("RabbitMQ cancelled the consumer on %r", self.queue)
-        channel.close_soon()
+        acks.send()
+        acks.channel.close_soon()
 
     def _on_channel_closed(self, channel: AsyncChannel, reason: BrokerError) -> None:
         if self._channel is channel:
-            self._channel = None
+            self._channel = self._acks = None
         if self.active and isinstance(reason.__cause__, pe.ChannelClosedByBroker):
             log.warning("RabbitMQ closed the consumer channel on %r (%s); re-subscribing", self.queue, reason)
             self._on_channel_lost(self)

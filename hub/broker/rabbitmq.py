@@ -27,7 +27,7 @@ from pika.adapters.asyncio_connection import AsyncioConnection
 
 from hub.broker._rabbit_channel import AsyncChannel, ChannelSlot
 from hub.broker._rabbit_codec import from_properties, to_properties
-from hub.broker._rabbit_consumer import RabbitConsumer, RabbitDelivery
+from hub.broker._rabbit_consumer import ChannelAcks, RabbitConsumer, RabbitDelivery
 from hub.broker._rabbit_errors import pika_errors, reply_code
 from hub.broker._rabbit_link import Link
 from hub.broker._rabbit_publisher import REPLY_TO, PublisherChannel
@@ -309,7 +309,7 @@ class RabbitBroker(Broker):
             return None
         method, properties, body = result
         return RabbitDelivery(
-            channel,
+            ChannelAcks(channel, queue),  # nothing announced: its ack goes alone
             method.delivery_tag,
             from_properties(properties, body),
             queue=queue,

@@ -4,8 +4,10 @@ Every delivery row is written (state ``queued``) in the same transaction as its 
 then one persistent, confirmed message per delivery goes to the ``<ns>.edocs`` exchange, routed
 ``pull`` or ``push``. A message the broker never confirmed is re-sent by the outbox scan, so a
 crash or a dropped connection between commit and publish loses nothing. Consumers settle each
-delivery with one conditional UPDATE and ack only afterwards; a redelivered message finds the row
-already settled. Pushes retry through the push queue's delayed-retry queues, then dead-letter.
+delivery with one conditional UPDATE and ack only after it committed; a redelivered message finds the
+row already settled. Pull deliveries arriving together share one UPDATE, and while they keep coming
+those UPDATEs share one store connection. Pushes retry through the push queue's delayed-retry
+queues, then dead-letter.
 """
 
 import asyncio
@@ -194,8 +196,10 @@ class DeliveryWorkers:
         metrics: EdocsMetrics,
         *,
         gather: float = 0.01,
+        hold: float = 1.0,
     ) -> None:
-        """``gather``: seconds a pull delivery waits for others to share its UPDATE."""
+        """``gather``: seconds a pull delivery waits for others to share its UPDATE; ``hold``: seconds
+        without pull deliveries after which the store connection their UPDATEs share is given back."""
         self._broker = broker
         self._repository = repository
         self._directory = directory
@@ -214,7 +218,11 @@ class DeliveryWorkers:
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._pull_batch: list[tuple[int, asyncio.Future[datetime | None]]] = []
         self._pull_flusher: asyncio.Task[None] | None = None
+        self._pulls_arrived = asyncio.Event()
         self._gather = gather
+        self._hold = hold
+        self._pulls_available = metrics.deliveries.labels("pull", "available")
+        self._pull_latency = metrics.to_inbox.labels("pull")
 
     async def start(self) -> None:
         self._consumers.append(
@@ -247,6 +255,11 @@ class DeliveryWorkers:
             )
             for task in pending:
                 task.cancel()
+        if self._pull_flusher is not None:  # waiting for pulls, holding its store connection
+            flusher, self._pull_flusher = self._pull_flusher, None
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
 
     async def _outbox_loop(self) -> None:
         while True:
@@ -262,7 +275,7 @@ class DeliveryWorkers:
             self._in_flight.add(task)
         try:
             try:
-                delivery_id = int(json.loads(delivery.message.body)["delivery"])
+                delivery_id = int(json.loads(delivery.message.body.decode())["delivery"])
             except (ValueError, KeyError, TypeError):
                 log.error(
                     "edocs: undecodable delivery message %r; dead-lettered", delivery.message.message_id
@@ -292,8 +305,8 @@ class DeliveryWorkers:
         async def work(delivery_id: int) -> None:
             created = await self._available(delivery_id)
             if created is not None:
-                self._metrics.deliveries.labels("pull", "available").inc()
-                self._metrics.to_inbox.labels("pull").observe(max((utcnow() - created).total_seconds(), 0.0))
+                self._pulls_available.inc()
+                self._pull_latency.observe(max((utcnow() - created).total_seconds(), 0.0))
             await delivery.ack()
 
         await self._guard(delivery, work)
@@ -304,26 +317,44 @@ class DeliveryWorkers:
         self._pull_batch.append((delivery_id, future))
         if self._pull_flusher is None:
             self._pull_flusher = asyncio.get_running_loop().create_task(self._flush_pulls())
+        else:
+            self._pulls_arrived.set()
         return await future
 
     async def _flush_pulls(self) -> None:
+        # One store connection for the UPDATEs of a run of batches, given back once pulls stop coming.
         try:
-            while self._pull_batch:
-                # Let the deliveries arriving meanwhile join the batch: one transaction for many.
-                await asyncio.sleep(self._gather)
-                batch, self._pull_batch = self._pull_batch[:500], self._pull_batch[500:]
-                try:
-                    moved = await self._repository.make_available([i for i, _ in batch])
-                except StoreError as exc:
-                    for _, future in batch:
+            async with self._repository.making_available() as make_available:
+                while await self._pulls_waiting():
+                    # Let the deliveries arriving meanwhile join the batch: one statement for many.
+                    await asyncio.sleep(self._gather)
+                    batch, self._pull_batch = self._pull_batch[:500], self._pull_batch[500:]
+                    try:
+                        moved = await make_available([i for i, _ in batch])
+                    except StoreError as exc:
+                        for _, future in batch:
+                            if not future.done():
+                                future.set_exception(exc)
+                        continue
+                    for delivery_id, future in batch:
                         if not future.done():
-                            future.set_exception(exc)
-                    continue
-                for delivery_id, future in batch:
-                    if not future.done():
-                        future.set_result(moved.get(delivery_id))
+                            future.set_result(moved.get(delivery_id))
         finally:
             self._pull_flusher = None
+        if self._pull_batch:  # arrived while the connection was given back
+            self._pull_flusher = asyncio.get_running_loop().create_task(self._flush_pulls())
+
+    async def _pulls_waiting(self) -> bool:
+        """True once pull deliveries wait for the flusher; False after ``hold`` seconds without any."""
+        if self._pull_batch:
+            return True
+        self._pulls_arrived.clear()
+        try:
+            async with asyncio.timeout(self._hold):
+                await self._pulls_arrived.wait()
+        except TimeoutError:
+            return False
+        return True
 
     async def _on_push(self, delivery: Delivery) -> None:
         async def work(delivery_id: int) -> None:

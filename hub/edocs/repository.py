@@ -105,6 +105,60 @@ def _postgres_batch_insert(
     )
 
 
+MakeAvailable = Callable[[Sequence[int]], Awaitable[dict[int, datetime]]]
+
+
+def _moving_to_inbox(among: sa.ColumnElement[bool], now: Any) -> sa.UpdateBase:
+    return (
+        t.deliveries.update()
+        .where(among, t.deliveries.c.state == "queued")
+        .values(
+            state="available",
+            available_at=now,
+            published_at=sa.func.coalesce(t.deliveries.c.published_at, now),
+        )
+        .returning(t.deliveries.c.id, t.deliveries.c.created_at)
+    )
+
+
+# Built once (PostgreSQL): the ids as one array parameter, the time as another.
+_MAKE_AVAILABLE = _moving_to_inbox(
+    t.deliveries.c.id == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.Integer))),
+    sa.bindparam("now", type_=t.deliveries.c.available_at.type),
+)
+
+
+class _HeldConnection:
+    """A pooled connection kept from statement to statement, each statement its own transaction
+    (autocommit): taken at the first, given back by `close` or after a failure (the next statement
+    then takes a fresh one, pinged by the pool)."""
+
+    def __init__(
+        self, connect: Callable[[], contextlib.AbstractAsyncContextManager[AsyncConnection]]
+    ) -> None:
+        self._connect = connect
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._connection: AsyncConnection | None = None
+
+    async def execute(self, statement: sa.Executable, parameters: dict[str, Any]) -> sa.CursorResult[Any]:
+        if self._connection is None:
+            stack = contextlib.AsyncExitStack()
+            connection = await stack.enter_async_context(self._connect())
+            self._stack = stack
+            self._connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            return await self._connection.execute(statement, parameters)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        stack, self._stack, self._connection = self._stack, None, None
+        if stack is not None:
+            with contextlib.suppress(SQLAlchemyError, OSError):  # the pool discards what it cannot reset
+                await stack.aclose()
+
+
 @dataclass
 class _Pending:
     """A document waiting for the next group commit."""
@@ -469,21 +523,38 @@ class EdocsRepository:
         """Put pull deliveries in their recipients' inboxes; the creation time of each one moved now
         (those already available, or gone, are left out). A delivery consumed was published: it is
         marked so too, and the publisher's later mark passes it by (one row version fewer)."""
+        async with self.making_available() as make_available:
+            return await make_available(ids)
+
+    @contextlib.asynccontextmanager
+    async def making_available(self) -> AsyncIterator[MakeAvailable]:
+        """`make_available` for a run of calls. On PostgreSQL they share one connection, taken at the
+        first call and given back at the end of the block (or after a failure), and each is one
+        autocommitted statement: a worker settling pulls batch after batch pays the pool checkout with
+        its pre-ping (BEGIN, a ping, ROLLBACK) and its own BEGIN and COMMIT once, not per batch."""
+        if not self._postgres:
+            yield self._make_available_in_transaction
+            return
+        held = _HeldConnection(self._connect)
+
+        async def make_available(ids: Sequence[int]) -> dict[int, datetime]:
+            if not ids:
+                return {}
+            with _store_errors("make deliveries available"):
+                rows = await held.execute(_MAKE_AVAILABLE, {"ids": list(ids), "now": utcnow()})
+                return {r.id: aware(r.created_at) for r in rows}  # type: ignore[misc]
+
+        try:
+            yield make_available
+        finally:
+            await held.close()
+
+    async def _make_available_in_transaction(self, ids: Sequence[int]) -> dict[int, datetime]:
         if not ids:
             return {}
-        now = utcnow()
         with _store_errors("make deliveries available"):
             async with self._begin() as connection:
-                rows = await connection.execute(
-                    t.deliveries.update()
-                    .where(self._among(t.deliveries.c.id, ids), t.deliveries.c.state == "queued")
-                    .values(
-                        state="available",
-                        available_at=now,
-                        published_at=sa.func.coalesce(t.deliveries.c.published_at, now),
-                    )
-                    .returning(t.deliveries.c.id, t.deliveries.c.created_at)
-                )
+                rows = await connection.execute(_moving_to_inbox(t.deliveries.c.id.in_(list(ids)), utcnow()))
                 return {r.id: aware(r.created_at) for r in rows}  # type: ignore[misc]
 
     async def claim_push(self, delivery_id: int, token: str, lease: timedelta) -> Claim:

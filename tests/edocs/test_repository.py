@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from hub.edocs import tables as t
 from hub.edocs.repository import DuplicateKey, EdocsRepository
+from hub.errors import StoreError
 from hub.store import Store
 
 RECIPIENTS = ("H40.12", "H40.13", "H40.14")
@@ -226,3 +227,47 @@ async def test_repository_skeletons_compress_with_lz4_and_chunks_are_stored_as_t
     # (mostly compressed files already) are stored out of line without compression
     assert found["edoc_documents"] == ("l" if lz4 else "", "x")
     assert found["edoc_attachment_chunks"][1] == "e"
+
+
+async def _states(repository: EdocsRepository, ids: list[int]) -> set[str]:
+    # On a connection of its own: what other transactions see
+    async with repository.engine.connect() as connection:
+        rows = await connection.execute(sa.select(t.deliveries.c.state).where(t.deliveries.c.id.in_(ids)))
+        return {r.state for r in rows}
+
+
+@pytest.mark.postgres
+async def test_repository_making_available_commits_each_call_on_one_connection_and_replaces_it_once_lost(
+    postgres_database: str,
+) -> None:
+    store = Store.from_url(postgres_database)
+    try:
+        await store.migrate()
+        repository = EdocsRepository(store.engine)
+        # Given three documents' deliveries
+        stored = await asyncio.gather(*(_store(repository, _document(str(n))) for n in range(3)))
+        first, second, third = ([d["id"] for d in deliveries] for deliveries in stored)
+        async with repository.making_available() as make_available:
+            # When the first are made available
+            assert sorted(await make_available(first)) == sorted(first)
+            # Then the change is committed when the call returns (a worker acks right after), on the one
+            # connection the block keeps
+            assert await _states(repository, first) == {"available"}
+            assert store.engine.pool.checkedout() == 1  # type: ignore[attr-defined]
+            # And when the server ends that connection, the next call fails and nothing moves
+            async with store.engine.connect() as connection:
+                await connection.execute(
+                    sa.text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                )
+            with pytest.raises(StoreError):
+                await make_available(second)
+            assert await _states(repository, second) == {"queued"}
+            # Then the call after it takes a fresh connection
+            assert sorted(await make_available(second + third)) == sorted(second + third)
+        # And the block gives its connection back
+        assert store.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    finally:
+        await store.close()

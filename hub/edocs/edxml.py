@@ -622,6 +622,10 @@ _Q = {
         "ContentType",
         "Description",
         "AttachmentName",
+        "BussinessDocType",
+        "DocumentId",
+        "BussinessDocReason",
+        "Paper",
     )
 }
 
@@ -642,12 +646,12 @@ def _read_business(trace_list: _Children) -> Business:
         raise PackageInvalid("TraceHeaderList has more than one Bussiness element", element="Bussiness")
     if not nodes:
         return Business()
-    fields = _Children(nodes[0])
+    texts = _texts(nodes[0])
     return Business(
-        doc_type=BusinessDocType(fields.int("BussinessDocType") or 0),
-        document_id=fields.text("DocumentId"),
-        reason=fields.text("BussinessDocReason"),
-        paper=fields.int("Paper"),
+        doc_type=BusinessDocType(_number(texts.get(_Q["BussinessDocType"])) or 0),
+        document_id=texts.get(_Q["DocumentId"], ""),
+        reason=texts.get(_Q["BussinessDocReason"], ""),
+        paper=_number(texts.get(_Q["Paper"])),
     )
 
 

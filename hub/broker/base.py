@@ -20,9 +20,12 @@ Semantics both honour:
 """
 
 import abc
-from collections.abc import Awaitable, Callable, Mapping
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
+
+from hub.errors import BrokerError
 
 DEAD_LETTER_EXCHANGE = "lgsp.dlx"
 
@@ -149,6 +152,22 @@ class Broker(abc.ABC):
             BrokerConnectionError: the connection dropped before the confirm.
         """
 
+    async def publish_many(
+        self, exchange: str, messages: Sequence[tuple[str, Message]], *, mandatory: bool = True
+    ) -> list[BrokerError | None]:
+        """Publish ``(routing_key, message)`` pairs to one exchange and wait for every confirm.
+
+        Returns one outcome per message, in order: None when the broker confirmed it, or the
+        BrokerError it failed with (``UnroutableError``, ``PublishNackedError``,
+        ``BrokerConnectionError``, ...); one failure does not stop the others. Any other exception
+        propagates. This implementation publishes them concurrently through ``publish``.
+        """
+        outcomes = await asyncio.gather(
+            *(self.publish(exchange, key, message, mandatory=mandatory) for key, message in messages),
+            return_exceptions=True,
+        )
+        return [_broker_outcome(outcome) for outcome in outcomes]
+
     @abc.abstractmethod
     async def consume(self, queue: str, handler: Handler, *, prefetch: int = 32) -> Consumer:
         """Subscribe `handler` to `queue` with manual acks (re-subscribed after a reconnect)."""
@@ -200,3 +219,12 @@ __all__ = [
     "QueueSpec",
     "Topology",
 ]
+
+
+def _broker_outcome(outcome: object) -> BrokerError | None:
+    # A publish's outcome as publish_many reports it: None, a BrokerError, or anything else raised.
+    if outcome is None or isinstance(outcome, BrokerError):
+        return outcome
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return None

@@ -47,6 +47,12 @@ def _expire_reply(reply: "asyncio.Future[Message]", exchange: str, routing_key: 
         )
 
 
+def _retrieve(future: "asyncio.Future[None]") -> None:
+    # A confirm nobody awaits any more (its publish_many was cancelled): its failure is read here.
+    if not future.cancelled():
+        future.exception()
+
+
 def _fail_reply_on_failed_confirm(reply: "asyncio.Future[Message]", confirm: "asyncio.Future[None]") -> None:
     if confirm.cancelled():
         return
@@ -210,6 +216,41 @@ class RabbitBroker(Broker):
     ) -> None:
         publisher = await self._publisher_channel(exchange)
         await publisher.publish(exchange, routing_key, to_properties(message), message.body, mandatory)
+
+    async def publish_many(
+        self, exchange: str, messages: Sequence[tuple[str, Message]], *, mandatory: bool = True
+    ) -> list[BrokerError | None]:
+        # Every message goes out before the first confirm is awaited, and the confirms are plain
+        # futures awaited in turn: no task per message, as gathering publish() coroutines would make.
+        try:
+            publisher = await self._publisher_channel(exchange)
+        except BrokerError as exc:
+            return [exc] * len(messages)
+        pending: list[asyncio.Future[None] | BrokerError] = []
+        for routing_key, message in messages:
+            try:
+                properties = to_properties(message)
+                pending.append(publisher.publish(exchange, routing_key, properties, message.body, mandatory))
+            except BrokerError as exc:
+                pending.append(exc)
+        outcomes: list[BrokerError | None] = []
+        try:
+            for item in pending:
+                if isinstance(item, BrokerError):
+                    outcomes.append(item)
+                    continue
+                try:
+                    await item
+                except BrokerError as exc:
+                    outcomes.append(exc)
+                else:
+                    outcomes.append(None)
+        finally:
+            # Cancelled while waiting: the confirms not awaited still settle; nobody is left to read them.
+            for item in pending[len(outcomes) :]:
+                if isinstance(item, asyncio.Future):
+                    item.add_done_callback(_retrieve)
+        return outcomes
 
     async def request(self, exchange: str, routing_key: str, message: Message, *, timeout: float) -> Message:
         publisher = await self._publisher_channel(exchange)

@@ -116,18 +116,15 @@ class DeliveryPublisher:
         """Publish one message per delivery; those the broker refuses stay for the outbox scan."""
         if not rows:
             return 0
-        outcomes = await asyncio.gather(
-            *(self._broker.publish(self._names.exchange, row["mode"], delivery_message(row)) for row in rows),
-            return_exceptions=True,
+        outcomes = await self._broker.publish_many(
+            self._names.exchange, [(row["mode"], delivery_message(row)) for row in rows]
         )
         published = 0
         for row, outcome in zip(rows, outcomes, strict=True):
-            if isinstance(outcome, BrokerError):
+            if outcome is not None:
                 log.warning(
                     "delivery %s not published yet (%s); the outbox will resend it", row["key"], outcome
                 )
-            elif isinstance(outcome, BaseException):
-                raise outcome
             else:
                 self._confirmed.append(row["id"])
                 published += 1

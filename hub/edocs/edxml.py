@@ -392,6 +392,11 @@ def sign_package(
 # ---- parsing and validation --------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=16)
+def _limits(max_bytes: int) -> XmlLimits:
+    return XmlLimits(max_bytes=max_bytes, huge_text=True)
+
+
 def parse_edxml(data: bytes | Iterable[bytes], *, max_bytes: int = 50 * 1024 * 1024) -> etree._Element:
     """Parse untrusted bytes, or pieces of them (a spooled body), with the project's safe parser (no DTD,
     no entities, bounded). An attachment may be one text node of any length under ``max_bytes``.
@@ -400,7 +405,7 @@ def parse_edxml(data: bytes | Iterable[bytes], *, max_bytes: int = 50 * 1024 * 1
         PackageTooLarge: over ``max_bytes``.
         PackageMalformed: not well-formed, or a DTD / entity / depth / element-count refusal.
     """
-    limits = XmlLimits(max_bytes=max_bytes, huge_text=True)
+    limits = _limits(max_bytes)
     try:
         if isinstance(data, bytes | bytearray):
             return parse_xml(bytes(data), limits=limits)

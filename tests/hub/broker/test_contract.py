@@ -207,6 +207,49 @@ async def test_broker_unroutable_publish_fails_alone_among_concurrent_ones(
     assert await broker.message_count(queue) == 90
 
 
+async def test_broker_publish_many_reports_each_message_and_a_failure_stops_no_other(
+    broker: Broker, scratch: Scratch
+) -> None:
+    # Given two queues bound to a topic exchange by routing key, and nothing bound for "void"
+    exchange = scratch.exchange()
+    pull = scratch.queue(bindings=((exchange.name, "pull"),))
+    push = scratch.queue(bindings=((exchange.name, "push"),))
+    await broker.declare(Topology((exchange,), (pull, push)))
+
+    # When routable and unroutable messages are published together, in one call
+    keys = ["pull", "void", "push", "pull", "void", "push"]
+    outcomes = await broker.publish_many(
+        exchange.name, [(key, Message(b"m%d" % i)) for i, key in enumerate(keys)]
+    )
+
+    # Then each message has its own outcome, in order: the unroutable ones fail alone
+    assert [type(o).__name__ if o is not None else None for o in outcomes] == [
+        None,
+        "UnroutableError",
+        None,
+        None,
+        "UnroutableError",
+        None,
+    ]
+    assert all(o.routing_key == "void" for o in outcomes if isinstance(o, UnroutableError))
+    assert await broker.message_count(pull.name) == 2 and await broker.message_count(push.name) == 2
+    first = await _get_eventually(broker, pull.name)
+    assert first.message.body == b"m0"
+    await first.ack()
+
+    # And with nothing to publish, nothing happens
+    assert await broker.publish_many(exchange.name, []) == []
+
+
+async def test_broker_publish_many_after_close_fails_every_message_with_a_connection_error(
+    broker: Broker, scratch: Scratch
+) -> None:
+    queue = await _declare_queue(broker, scratch)
+    await broker.close()
+    outcomes = await broker.publish_many("", [(queue, Message(b"a")), (queue, Message(b"b"))])
+    assert len(outcomes) == 2 and all(isinstance(o, BrokerConnectionError) for o in outcomes)
+
+
 async def test_broker_publish_to_missing_exchange_fails_and_broker_stays_usable(
     broker: Broker, scratch: Scratch
 ) -> None:

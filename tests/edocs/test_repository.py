@@ -119,6 +119,51 @@ async def test_repository_documents_arriving_together_are_stored_with_their_deli
     assert found["received_at"] == documents[3]["received_at"]
 
 
+async def _rows_of(repository: EdocsRepository, table: sa.Table, *key: str) -> dict[Any, dict[str, Any]]:
+    async with repository.engine.connect() as connection:
+        result = await connection.execute(sa.select(table))
+        return {tuple(row._mapping[k] for k in key): dict(row._mapping) for row in result}
+
+
+@pytest.mark.parametrize("count", [1, 7])
+async def test_repository_every_column_of_a_batch_reads_back_as_given(
+    repository: EdocsRepository, count: int
+) -> None:
+    # Given documents arriving together whose columns are alike in some rows and differ in others
+    # (one subject and one size differ, the skeleton is the same in all; deliveries of two modes)
+    documents = [_document(str(n)) for n in range(count)]
+    documents[-1]["subject"] = "Một chủ đề khác"
+    documents[0]["size"] = 1
+    rows = [_rows(d) for d in documents]
+    for _, deliveries in rows:
+        deliveries[-1]["mode"] = "push"
+
+    # When they are stored
+    await asyncio.gather(
+        *(repository.store_document(d, r, dl) for d, (r, dl) in zip(documents, rows, strict=True))
+    )
+
+    # Then every column of every row reads back as it was given
+    def same(given: dict[str, Any], found: dict[str, Any]) -> None:
+        for column, value in given.items():
+            read = found[column]
+            if isinstance(value, datetime) and isinstance(read, datetime) and read.tzinfo is None:
+                read = read.replace(tzinfo=UTC)
+            assert read == value, f"{column}: {read!r} != {value!r}"
+
+    stored_documents = await _rows_of(repository, t.documents, "id")
+    stored_recipients = await _rows_of(repository, t.recipients, "document", "organ")
+    stored_deliveries = await _rows_of(repository, t.deliveries, "key")
+    assert len(stored_documents) == count
+    assert len(stored_recipients) == len(stored_deliveries) == 3 * count
+    for document, (recipients, deliveries) in zip(documents, rows, strict=True):
+        same(document, stored_documents[(document["id"],)])
+        for recipient in recipients:
+            same(recipient, stored_recipients[(recipient["document"], recipient["organ"])])
+        for delivery in deliveries:
+            same(delivery, stored_deliveries[(delivery["key"],)])
+
+
 async def test_repository_duplicate_keys_get_the_first_answer_and_store_nothing(
     repository: EdocsRepository,
 ) -> None:

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import functools
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.edocs import tables as t
 from hub.errors import StoreError
+from hub.store.unnest import Split, split_columns, unnest_parameters, unnest_rows
 
 SETTLED = frozenset({"available", "delivered", "acked", "dead"})
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
@@ -78,57 +79,22 @@ ChunkWriter = Callable[[AsyncConnection], Awaitable[None]]
 _BATCH = 64
 
 
-def _unnest(table: sa.Table, arrays: Sequence[str], scalars: Sequence[str]) -> str:
-    # Rows passed as one array parameter per column, named <table>__<column>; a column holding one value
-    # in every row of the batch is passed once, as a scalar (each array element costs the driver about a
-    # microsecond to encode).
-    types = {c.name: c.type.compile(dialect=postgresql.dialect()) for c in table.c}
-    unnested = ", ".join(f"CAST(:{table.name}__{c} AS {types[c]}[])" for c in arrays)
-    constants = "".join(f", CAST(:{table.name}__{c} AS {types[c]})" for c in scalars)
-    names = ", ".join((*arrays, *scalars))
-    return f"({names}) SELECT batch.*{constants} FROM unnest({unnested}) AS batch ({', '.join(arrays)})"
-
-
 # Always arrays: a batch's rows are told apart, and its recipients and deliveries joined to its documents,
 # by these.
 _KEYED = {"edoc_documents": ("id",), "edoc_recipients": ("document",), "edoc_deliveries": ("document",)}
 
 
-def _split_columns(
-    table: sa.Table, rows: Sequence[Mapping[str, Any]]
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The columns of ``rows`` (those of the first row, as an executemany INSERT takes them) whose values
-    differ between rows, and those with one value in all of them."""
-    if not rows:
-        return (), ()
-    keyed = _KEYED[table.name]
-    arrays: list[str] = []
-    scalars: list[str] = []
-    first = rows[0]
-    for column, value in first.items():
-        kind = type(value)
-        uniform = column not in keyed and all(
-            type(row[column]) is kind and row[column] == value for row in rows
-        )
-        (scalars if uniform else arrays).append(column)
-    return tuple(arrays), tuple(scalars)
-
-
 @functools.lru_cache(maxsize=64)
-def _postgres_batch_insert(
-    documents: tuple[tuple[str, ...], tuple[str, ...]],
-    recipients: tuple[tuple[str, ...], tuple[str, ...]],
-    deliveries: tuple[tuple[str, ...], tuple[str, ...]],
-) -> sa.TextClause:
+def _postgres_batch_insert(documents: Split, recipients: Split, deliveries: Split) -> sa.TextClause:
     # Documents with their recipients and deliveries (those columns of each, as arrays and scalars) in one
     # statement. A document whose key is taken is skipped with its recipients and deliveries; one row comes
     # back per delivery inserted, or one with a NULL delivery for a document without any.
     return sa.text(
-        f"WITH fresh AS (INSERT INTO {t.documents.name} {_unnest(t.documents, *documents)}"
+        f"WITH fresh AS (INSERT INTO {t.documents.name} {unnest_rows(t.documents, *documents)}"
         " ON CONFLICT ON CONSTRAINT uq_edoc_documents_key DO NOTHING RETURNING id),"
-        f" recipients AS (INSERT INTO {t.recipients.name} {_unnest(t.recipients, *recipients)}"
+        f" recipients AS (INSERT INTO {t.recipients.name} {unnest_rows(t.recipients, *recipients)}"
         " WHERE batch.document IN (SELECT id FROM fresh)),"
-        f" deliveries AS (INSERT INTO {t.deliveries.name} {_unnest(t.deliveries, *deliveries)}"
+        f" deliveries AS (INSERT INTO {t.deliveries.name} {unnest_rows(t.deliveries, *deliveries)}"
         " WHERE batch.document IN (SELECT id FROM fresh) RETURNING id, key, document)"
         " SELECT fresh.id AS document, deliveries.id, deliveries.key"
         " FROM fresh LEFT JOIN deliveries ON deliveries.document = fresh.id"
@@ -425,13 +391,10 @@ class EdocsRepository:
             (t.recipients, [r for i in items for r in i.recipients]),
             (t.deliveries, [d for i in items for d in i.deliveries]),
         )
-        split = [_split_columns(table, rows) for table, rows in tables]
+        split = [split_columns(rows, arrays=_KEYED[table.name]) for table, rows in tables]
         parameters: dict[str, Any] = {}
-        for (table, rows), (arrays, scalars) in zip(tables, split, strict=True):
-            for column in arrays:
-                parameters[f"{table.name}__{column}"] = [row[column] for row in rows]
-            for column in scalars:
-                parameters[f"{table.name}__{column}"] = rows[0][column]
+        for (table, rows), columns in zip(tables, split, strict=True):
+            parameters.update(unnest_parameters(table, rows, columns))
         stored: set[str] = set()
         ids: dict[str, int] = {}
         for row in await connection.execute(_postgres_batch_insert(*split), parameters):

@@ -1,6 +1,7 @@
 """The Store: one async engine, Alembic migrations, and the small queries the core needs."""
 
 import asyncio
+import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from hub.errors import StoreError
 from hub.store import liveness, tables
+from hub.store.unnest import split_columns, unnest_parameters, unnest_rows
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 PING_AFTER_IDLE = 1.0
@@ -23,6 +25,12 @@ def alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     return config
+
+
+@functools.lru_cache(maxsize=32)
+def _unnest_exchanges(arrays: tuple[str, ...], scalars: tuple[str, ...]) -> sa.TextClause:
+    # A batch of exchange records in one statement (hub/store/unnest.py), not one per record.
+    return sa.text(f"INSERT INTO {tables.exchanges.name} {unnest_rows(tables.exchanges, arrays, scalars)}")
 
 
 class Store:
@@ -90,7 +98,13 @@ class Store:
             return
         try:
             async with self.engine.begin() as connection:
-                await connection.execute(tables.exchanges.insert(), list(rows))
+                if self.dialect == "postgresql":
+                    split = split_columns(rows)
+                    await connection.execute(
+                        _unnest_exchanges(*split), unnest_parameters(tables.exchanges, rows, split)
+                    )
+                else:
+                    await connection.execute(tables.exchanges.insert(), list(rows))
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot write {len(rows)} exchange records: {exc}") from exc
 

@@ -75,6 +75,14 @@ class AsyncChannel:
         if isinstance(connection, LoopConnection):
             connection.flush()
 
+    def at_end_of_turn(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` at the end of this loop turn, before the connection writes what it holds."""
+        connection = self.raw.connection
+        if isinstance(connection, LoopConnection):
+            connection.at_end_of_turn(callback)
+        else:
+            self.loop.call_soon(callback)
+
     def on_close(self, listener: Callable[[BrokerError], None]) -> None:
         """Call `listener(reason)` once the channel is closed (by us, the broker, or a lost connection)."""
         if self.closed.done():

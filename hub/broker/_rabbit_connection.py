@@ -80,6 +80,7 @@ class LoopConnection(AsyncioConnection):
 
     def __init__(self, *args: Any, custom_ioloop: asyncio.AbstractEventLoop, **kwargs: Any) -> None:
         self._held: list[bytes] = []
+        self._before_write: list[Callable[[], None]] = []  # run at the end of the turn, before its write
         self._turn_open = False  # frames are being held until the end of this loop turn
         self._flushed = False  # this turn has already written once
         self._event_loop = custom_ioloop
@@ -100,7 +101,18 @@ class LoopConnection(AsyncioConnection):
             self._turn_open = True
             self._event_loop.call_soon(self._end_turn)
 
+    def at_end_of_turn(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` at the end of this loop turn, just before its frames are written: the frames
+        it sends (coalesced acks) leave in the same write."""
+        self._before_write.append(callback)
+        if not self._turn_open:
+            self._turn_open = True
+            self._event_loop.call_soon(self._end_turn)
+
     def _end_turn(self) -> None:
+        callbacks, self._before_write = self._before_write, []
+        for callback in callbacks:
+            callback()
         self._turn_open = self._flushed = False
         self._write()
 

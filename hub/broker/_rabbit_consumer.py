@@ -68,7 +68,7 @@ class ChannelAcks:
         self._acked[tag] = message_id
         if not self._turn:
             self._turn = True
-            self.channel.loop.call_soon(self._end_turn)
+            self.channel.at_end_of_turn(self._end_turn)  # the later acks join the turn's one write
             self.send()
         return True
 

@@ -9,6 +9,7 @@ from typing import Any, cast
 import pytest
 
 from hub.broker._rabbit_channel import AsyncChannel
+from hub.broker._rabbit_connection import LoopConnection
 from hub.broker._rabbit_consumer import ChannelAcks, RabbitConsumer
 from hub.broker.base import Delivery, Message, Topology
 from tests.hub.broker.conftest import RabbitFactory, Scratch, cut_socket, eventually
@@ -48,6 +49,9 @@ class _Channel:
 
     def flush(self) -> None:
         pass
+
+    def at_end_of_turn(self, callback: Any) -> None:
+        self.loop.call_soon(callback)
 
     async def call(self, method: Any, *args: Any) -> None:
         method(*args)
@@ -100,6 +104,63 @@ async def test_acks_of_one_turn_go_out_as_the_first_then_one_multiple_ack() -> N
     assert channel.frames == [("ack", 1, False)]
     await _next_turn()
     assert channel.frames == [("ack", 1, False), ("ack", 5, True)]
+
+
+class _Transport:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def is_closing(self) -> bool:
+        return False
+
+
+def _loop_connection() -> tuple[LoopConnection, _Transport]:
+    # Only the frame-holding part of a LoopConnection, over a transport that records its writes.
+    connection = LoopConnection.__new__(LoopConnection)
+    transport = _Transport()
+    connection.__dict__.update(
+        _held=[],
+        _before_write=[],
+        _turn_open=False,
+        _flushed=False,
+        _event_loop=asyncio.get_running_loop(),
+        _transport=transport,
+        bytes_sent=0,
+        frames_sent=0,
+    )
+    return connection, transport
+
+
+async def test_acks_held_to_the_end_of_a_turn_leave_in_the_turns_one_write() -> None:
+    # Given a connection holding a reply frame sent this turn, and acks to send at the end of the turn
+    connection, transport = _loop_connection()
+    connection._output_marshaled_frames([b"reply;"])
+    connection.at_end_of_turn(lambda: connection._output_marshaled_frames([b"ack-multiple;"]))
+    assert transport.writes == []
+
+    # When the turn ends
+    await _next_turn()
+    await _next_turn()
+
+    # Then the reply and the acks went out together, in one write, and nothing is left held
+    assert transport.writes == [b"reply;ack-multiple;"]
+    assert connection._held == [] and not connection._turn_open
+
+
+async def test_acks_held_on_a_quiet_connection_still_go_out_at_the_end_of_the_turn() -> None:
+    # Given a connection that sent nothing this turn
+    connection, transport = _loop_connection()
+
+    # When acks are held for the end of the turn
+    connection.at_end_of_turn(lambda: connection._output_marshaled_frames([b"ack;"]))
+    await _next_turn()
+    await _next_turn()
+
+    # Then the turn's end is scheduled for them and they leave in one write
+    assert transport.writes == [b"ack;"]
 
 
 async def test_acks_past_a_delivery_in_work_go_out_one_by_one() -> None:

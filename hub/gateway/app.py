@@ -8,6 +8,7 @@ disposition table gives.
 """
 
 import functools
+import inspect
 import logging
 import os
 import socket
@@ -264,7 +265,7 @@ def create_app(hub: "Hub") -> "GatewayApp":
             for route in router.routes:
                 if isinstance(route, Route) and not isinstance(route, APIRoute):
                     routes.append(route)
-                    if not route.param_convertors:
+                    if not route.param_convertors and inspect.iscoroutinefunction(route.endpoint):
                         for method in route.methods or ():
                             direct.setdefault((method, route.path), route.endpoint)
             extensions_app.include_router(router)

@@ -135,7 +135,7 @@ class DeliveryPublisher:
     async def _mark(self) -> None:
         # One UPDATE for every delivery confirmed in the last quarter second: the mark only keeps the
         # outbox (whose grace is tens of seconds) from resending, so it need not be prompt, and each
-        # transaction costs the store a checkout, a ping and a commit. A mark lost to a crash only means
+        # transaction costs the store a checkout and a commit. A mark lost to a crash only means
         # the outbox publishes that delivery again, which its consumer ignores.
         try:
             while self._confirmed:

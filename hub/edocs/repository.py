@@ -523,8 +523,8 @@ class EdocsRepository:
     async def making_available(self) -> AsyncIterator[MakeAvailable]:
         """`make_available` for a run of calls. On PostgreSQL they share one connection, taken at the
         first call and given back at the end of the block (or after a failure), and each is one
-        autocommitted statement: a worker settling pulls batch after batch pays the pool checkout with
-        its pre-ping (BEGIN, a ping, ROLLBACK) and its own BEGIN and COMMIT once, not per batch."""
+        autocommitted statement: a worker settling pulls batch after batch pays the pool checkout (and
+        its ping, after an idle spell: hub/store/liveness.py) and BEGIN and COMMIT once, not per batch."""
         if not self._postgres:
             yield self._make_available_in_transaction
             return

@@ -566,11 +566,7 @@ class _Children:
         return ""
 
     def int(self, name: str, inner: str | None = None) -> int | None:
-        text = self.text(name, inner)
-        try:
-            return int(text) if text else None
-        except ValueError:
-            return None
+        return _number(self.text(name, inner))
 
 
 def _texts(node: etree._Element | None) -> dict[str, str]:
@@ -607,32 +603,6 @@ _ORGANIZATION = tuple(
     )
 )
 _RESPONSE_FOR = tuple(q(name) for name in ("OrganId", "DocumentId", "Code", "PromulgationDate"))
-_Q = {
-    name: q(name)
-    for name in (
-        "CodeNumber",
-        "CodeNotation",
-        "Place",
-        "PromulgationDate",
-        "Type",
-        "TypeDetail",
-        "TypeName",
-        "Competence",
-        "Position",
-        "FullName",
-        "Priority",
-        "OrganId",
-        "Timestamp",
-        "ContentId",
-        "ContentType",
-        "Description",
-        "AttachmentName",
-        "BussinessDocType",
-        "DocumentId",
-        "BussinessDocReason",
-        "Paper",
-    )
-}
 
 
 def _read_organization(node: etree._Element) -> Organization:
@@ -653,10 +623,10 @@ def _read_business(trace_list: _Children) -> Business:
         return Business()
     texts = _texts(nodes[0])
     return Business(
-        doc_type=BusinessDocType(_number(texts.get(_Q["BussinessDocType"])) or 0),
-        document_id=texts.get(_Q["DocumentId"], ""),
-        reason=texts.get(_Q["BussinessDocReason"], ""),
-        paper=_number(texts.get(_Q["Paper"])),
+        doc_type=BusinessDocType(_number(texts.get(q("BussinessDocType"))) or 0),
+        document_id=texts.get(q("DocumentId"), ""),
+        reason=texts.get(q("BussinessDocReason"), ""),
+        paper=_number(texts.get(q("Paper"))),
     )
 
 
@@ -683,18 +653,17 @@ def read_package(root: etree._Element, *, content: bool = True) -> PackageHeader
         seen.add(recipient.organ_id)
     head = message.getparent()
     trace_list = _Children(_Children(head).first("TraceHeaderList") if head is not None else None)
-    organ_id, timestamp = _Q["OrganId"], _Q["Timestamp"]
     traces = tuple(
-        TraceEntry(texts.get(organ_id, ""), texts.get(timestamp, ""))
+        TraceEntry(texts.get(q("OrganId"), ""), texts.get(q("Timestamp"), ""))
         for texts in map(_texts, trace_list.all("TraceHeader"))
     )
     envelope = envelope_element(root)
     manifest = tuple(
         ManifestReference(
-            content_id=texts.get(_Q["ContentId"], ""),
-            content_type=texts.get(_Q["ContentType"], ""),
-            description=texts.get(_Q["Description"], ""),
-            attachment_name=texts.get(_Q["AttachmentName"], ""),
+            content_id=texts.get(q("ContentId"), ""),
+            content_type=texts.get(q("ContentType"), ""),
+            description=texts.get(q("Description"), ""),
+            attachment_name=texts.get(q("AttachmentName"), ""),
         )
         for texts in map(
             _texts,
@@ -715,19 +684,19 @@ def read_package(root: etree._Element, *, content: bool = True) -> PackageHeader
         recipients=recipients,
         document_id=fields.text("DocumentId"),
         subject=fields.text("Subject"),
-        code_number=code.get(_Q["CodeNumber"], ""),
-        code_notation=code.get(_Q["CodeNotation"], ""),
-        place=promulgation.get(_Q["Place"], ""),
-        promulgation_date=promulgation.get(_Q["PromulgationDate"], ""),
-        doc_type=_number(document_type.get(_Q["Type"])),
-        type_detail=_number(document_type.get(_Q["TypeDetail"])),
-        type_name=document_type.get(_Q["TypeName"], ""),
+        code_number=code.get(q("CodeNumber"), ""),
+        code_notation=code.get(q("CodeNotation"), ""),
+        place=promulgation.get(q("Place"), ""),
+        promulgation_date=promulgation.get(q("PromulgationDate"), ""),
+        doc_type=_number(document_type.get(q("Type"))),
+        type_detail=_number(document_type.get(q("TypeDetail"))),
+        type_name=document_type.get(q("TypeName"), ""),
         content=fields.text("Content") if content else "",
-        signer_competence=signer.get(_Q["Competence"], ""),
-        signer_position=signer.get(_Q["Position"], ""),
-        signer_full_name=signer.get(_Q["FullName"], ""),
+        signer_competence=signer.get(q("Competence"), ""),
+        signer_position=signer.get(q("Position"), ""),
+        signer_full_name=signer.get(q("FullName"), ""),
         due_date=fields.text("DueDate"),
-        priority=_number(other.get(_Q["Priority"])),
+        priority=_number(other.get(q("Priority"))),
         response_for=tuple(_read_response_for(n) for n in fields.all("ResponseFor")),
         steering_type=fields.int("SteeringType"),
         to_places=tuple(
